@@ -1,0 +1,72 @@
+"""Where data and caches live, which device to use, and seeding.
+
+One environment variable, COURSE_LIB_HOME, moves everything the kit writes
+(downloaded datasets, the built mini benchmark, cached descriptors).
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HOME_ENV = "COURSE_LIB_HOME"
+
+
+def home_dir() -> Path:
+    """Root of everything the kit writes: $COURSE_LIB_HOME or ~/.cache/course_lib."""
+    env = os.environ.get(HOME_ENV)
+    root = Path(env).expanduser() if env else Path.home() / ".cache" / "course_lib"
+    return root
+
+
+def datasets_dir() -> Path:
+    """Downloaded and built datasets, one folder each."""
+    return home_dir() / "datasets"
+
+
+def descriptors_dir() -> Path:
+    """Cached descriptors, keyed by everything that determines them."""
+    return home_dir() / "descriptors"
+
+
+def get_device(prefer: str | None = None):
+    """The torch device to use: `prefer` if given, else CUDA when available, else CPU."""
+    import torch
+
+    if prefer:
+        return torch.device(prefer)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, numpy and torch so that a notebook rerun gives the same numbers."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class Environment:
+    device: str
+    torch_version: str
+    home: str
+    seed: int
+
+    def __str__(self) -> str:
+        return (f"device: {self.device} | torch {self.torch_version} | "
+                f"data and caches: {self.home} (set {HOME_ENV} to move them) | seed {self.seed}")
+
+
+def setup(seed: int = 0, device: str | None = None) -> Environment:
+    """The one call at the top of every notebook: seed everything, pick the device."""
+    import torch
+
+    seed_everything(seed)
+    dev = get_device(device)
+    return Environment(device=str(dev), torch_version=torch.__version__.split("+")[0],
+                       home=str(home_dir()), seed=seed)

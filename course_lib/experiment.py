@@ -1,0 +1,86 @@
+"""One retrieval experiment end to end: dataset -> descriptors -> faiss ranking -> protocol scores.
+
+The CLI (`python -m course_lib evaluate`) and the notebooks share this code path, so
+a number in a notebook is the number the command line prints.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import evaluation
+from .search import rank_database
+
+KAPPAS = (1, 5, 10)
+
+
+def drop_self_matches(ranks: np.ndarray, query_ids: Sequence[int]) -> np.ndarray:
+    """Remove each query's own database entry from its ranked list (Holidays protocol).
+
+    Returns an array of shape (n_db - 1, n_queries).
+    """
+    keep = ranks != np.asarray(query_ids)[None, :]
+    return ranks.T[keep.T].reshape(ranks.shape[1], ranks.shape[0] - 1).T
+
+
+def score_ranking(dataset, ranks: np.ndarray) -> dict:
+    """Protocol scores of a full ranking (n_db, n_queries) on `dataset`.
+
+    Always returns "map", "mp@1", "mp@5", "mp@10", "per_query_ap"; the revisited
+    protocol adds "map_easy", "map_medium" (= "map") and "map_hard"; UKBench adds
+    "ukbench_score" (mean correct in the top 4, self included, as defined there).
+    """
+    result: dict = {}
+    if dataset.protocol == "ukbench":
+        result["ukbench_score"] = float(evaluation.ukbench_score(ranks))
+    if dataset.query_ids is not None:
+        ranks = drop_self_matches(ranks, dataset.query_ids)
+    if dataset.protocol == "revisited":
+        split = evaluation.evaluate_revisited(ranks, dataset.gnd, kappas=KAPPAS)
+        for level in ("easy", "medium", "hard"):
+            result[f"map_{level}"] = float(split[level]["map"])
+        medium = split["medium"]
+        result["map"] = float(medium["map"])
+        result.update({f"mp@{k}": float(medium["mp"][k]) for k in KAPPAS})
+        result["per_query_ap"] = [float(a) for a in medium["per_query_ap"]]
+        return result
+    mean_ap, aps, mp, _ = evaluation.compute_map(ranks, dataset.gnd_for("medium"), kappas=KAPPAS)
+    result["map"] = float(mean_ap)
+    result.update({f"mp@{k}": float(v) for k, v in zip(KAPPAS, mp)})
+    result["per_query_ap"] = [float(a) for a in aps]
+    return result
+
+
+def evaluate_descriptors(dataset, descriptors) -> list[dict]:
+    """Rank with faiss and score every method in `descriptors` (a features.Descriptors)."""
+    rows = []
+    for method in descriptors.methods:
+        ranks = rank_database(descriptors.db[method], descriptors.queries[method])
+        rows.append({"pooling": method, **score_ranking(dataset, ranks)})
+    return rows
+
+
+def results_table(rows: list[dict]) -> pd.DataFrame:
+    """The printed table: one row per method, mAP and mP@k in percent, UKBench score in 0..4."""
+    table = pd.DataFrame(rows).drop(columns=["per_query_ap"]).set_index("pooling")
+    percent = [c for c in table.columns if c.startswith(("map", "mp@"))]
+    table[percent] = (table[percent] * 100).round(1)
+    if "ukbench_score" in table:
+        table["ukbench_score"] = table["ukbench_score"].round(2)
+    order = [c for c in ("map_easy", "map_medium", "map_hard", "map", "mp@1", "mp@5", "mp@10", "ukbench_score")
+             if c in table.columns]
+    if "map_medium" in order:
+        order.remove("map")
+    return table[order]
+
+
+def run(dataset, backbone, methods: Sequence[str], image_size: int | None = 512, scales=(1.0,),
+        tap: str | None = None, progress: bool = True) -> list[dict]:
+    """Extract (or read cached) descriptors, rank, score: the whole experiment."""
+    from .features import extract_descriptors
+
+    descriptors = extract_descriptors(dataset, backbone, methods=methods, image_size=image_size,
+                                      scales=scales, tap=tap, progress=progress)
+    return evaluate_descriptors(dataset, descriptors)

@@ -1,0 +1,219 @@
+"""Batched descriptor extraction over a dataset, with an on-disk cache.
+
+One pass of the backbone per image (and per scale) feeds every requested pooling
+method, so comparing MAC, SPoC, GeM and R-MAC costs one extraction, not four.
+Descriptors are cached under `config.descriptors_dir()`, keyed by everything that
+determines them, so rerunning a notebook does not recompute them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from torchvision.transforms.functional import pil_to_tensor
+from tqdm.auto import tqdm
+
+from . import config
+from .images import image_size, load_image
+from .pooling import POOLINGS, pool
+
+CACHE_VERSION = 1
+FC_DESCRIPTOR = "code"  # name of the descriptor read from a fully connected tap
+
+
+@dataclass
+class Descriptors:
+    """Global descriptors of one dataset, one (N, D) float32 array per method."""
+
+    db: dict[str, np.ndarray]
+    queries: dict[str, np.ndarray]
+
+    @property
+    def methods(self) -> list[str]:
+        return list(self.db)
+
+
+def resized_shape(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(width, height) after shrinking so that the longer side is at most max_side."""
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    s = max_side / max(width, height)
+    return max(1, round(width * s)), max(1, round(height * s))
+
+
+def image_tensor(path, max_side: int | None, bbox=None) -> torch.Tensor:
+    """(3, H, W) float tensor in [0, 1]: decoded, cropped to bbox, longer side <= max_side."""
+    img = load_image(path, max_side=max_side, bbox=bbox)
+    return pil_to_tensor(img).float().div_(255)
+
+
+class _Images(torch.utils.data.Dataset):
+    def __init__(self, paths, max_side, bboxes=None):
+        self.paths, self.max_side = list(paths), max_side
+        self.bboxes = list(bboxes) if bboxes is not None else [None] * len(self.paths)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return i, image_tensor(self.paths[i], self.max_side, self.bboxes[i])
+
+
+def _same_size_batches(paths, max_side, bboxes, batch_size) -> list[list[int]]:
+    """Group images whose resized shapes are equal, so they can share a batch unpadded.
+
+    Padding would change every pooled value, so images of different shapes never mix.
+    Shapes come from the file headers (no decoding).
+    """
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i, path in enumerate(paths):
+        if bboxes is not None and bboxes[i] is not None:
+            groups[("crop", i)].append(i)  # each query crop has its own shape
+            continue
+        w, h = image_size(path)
+        groups[resized_shape(w, h, max_side)].append(i)
+    batches = []
+    for members in groups.values():
+        batches += [members[j:j + batch_size] for j in range(0, len(members), batch_size)]
+    return sorted(batches, key=lambda b: b[0])
+
+
+def _collate(items):
+    ids = [i for i, _ in items]
+    return ids, torch.stack([t for _, t in items])
+
+
+@torch.inference_mode()
+def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side: int | None = 512,
+                    bboxes=None, scales: Sequence[float] = (1.0,), tap: str | None = None,
+                    batch_size: int = 16, num_workers: int | None = None, device=None,
+                    progress: bool | str = True) -> dict[str, np.ndarray]:
+    """L2-normalised global descriptors of images, one (N, D) array per method.
+
+    methods: pooling names from `course_lib.pooling.POOLINGS` applied to the conv map
+    at `tap` (default: the backbone's last conv layer); for a fully connected tap
+    (e.g. "fc7", "pool") the only method is "code": the activation itself, L2-normalised.
+    scales: multi-scale extraction as in Radenovic et al.: the image is resized by each
+    factor, pooled, and the descriptors are summed and L2-normalised.
+    """
+    tap = tap or backbone.default_conv
+    info = backbone.taps.get(tap)
+    if info is None:
+        raise ValueError(f"backbone {backbone.name} has no tap {tap!r}; taps: {', '.join(backbone.taps)}")
+    methods = list(methods)
+    if info.kind == "fc" and methods != [FC_DESCRIPTOR]:
+        raise ValueError(f"tap {tap!r} is fully connected: its only method is {FC_DESCRIPTOR!r}, not {methods}")
+    if info.kind == "conv":
+        for m in methods:
+            if m not in POOLINGS:
+                raise ValueError(f"unknown pooling {m!r}; choose from: {', '.join(POOLINGS)}")
+    device = torch.device(device) if device is not None else next(backbone.parameters()).device
+    if num_workers is None:
+        num_workers = 0 if device.type == "cpu" else min(4, os.cpu_count() or 1)
+    n = len(paths)
+    out = {m: np.zeros((n, info.dim), dtype=np.float32) for m in methods}
+    if n == 0:
+        return out
+    loader = torch.utils.data.DataLoader(
+        _Images(paths, max_side, bboxes), batch_sampler=_same_size_batches(paths, max_side, bboxes, batch_size),
+        collate_fn=_collate, num_workers=num_workers, pin_memory=device.type == "cuda")
+    label = progress if isinstance(progress, str) else "extract"
+    with tqdm(total=n, desc=label, disable=not progress, unit="img") as bar:
+        for ids, batch in loader:
+            batch = batch.to(device, non_blocking=True)
+            summed: dict[str, torch.Tensor] = {}
+            for s in scales:
+                x = batch if s == 1 else F.interpolate(batch, scale_factor=s, mode="bilinear",
+                                                       align_corners=False, antialias=True)
+                act = backbone(x, (tap,))[tap]
+                for m in methods:
+                    d = F.normalize(act, dim=1) if info.kind == "fc" else pool(m, act)
+                    summed[m] = summed[m] + d if m in summed else d
+            for m in methods:
+                out[m][ids] = F.normalize(summed[m], dim=1).float().cpu().numpy()
+            bar.update(len(ids))
+    return out
+
+
+def _fingerprint(paths) -> str:
+    """Hash of the image files' names, sizes and modification times."""
+    h = hashlib.sha256()
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{os.fspath(p)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def cache_key(dataset, backbone_name: str, tap: str, method: str, max_side, scales) -> str:
+    spec = {
+        "version": CACHE_VERSION, "dataset": dataset.name, "backbone": backbone_name, "tap": tap,
+        "method": method, "max_side": max_side, "scales": [float(s) for s in scales],
+        "db": _fingerprint(dataset.images), "queries": _fingerprint(dataset.queries),
+        "bboxes": [list(map(float, b)) if b is not None else None for b in dataset.bboxes],
+        "query_ids": dataset.query_ids,
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _cache_file(dataset, key: str, cache_dir: Path | None) -> Path:
+    return Path(cache_dir or config.descriptors_dir()) / dataset.name / f"{key}.npz"
+
+
+def _save_atomic(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def extract_descriptors(dataset, backbone, methods: Sequence[str] = ("mac", "spoc", "gem", "rmac"),
+                        image_size: int | None = 512, scales: Sequence[float] = (1.0,), tap: str | None = None,
+                        cache: bool = True, cache_dir: Path | None = None, device=None, batch_size: int = 16,
+                        progress: bool = True) -> Descriptors:
+    """Database and query descriptors of a `RetrievalDataset`, computed once and cached.
+
+    Queries are cropped to their box when the dataset gives one (the Oxford/Paris
+    protocol). Datasets whose queries are database images (Holidays, UKBench) reuse the
+    database descriptors instead of extracting twice.
+    """
+    tap = tap or backbone.default_conv
+    methods = list(methods)
+    keys = {m: cache_key(dataset, backbone.name, tap, m, image_size, scales) for m in methods}
+    db: dict[str, np.ndarray] = {}
+    queries: dict[str, np.ndarray] = {}
+    missing = []
+    for m in methods:
+        f = _cache_file(dataset, keys[m], cache_dir)
+        if cache and f.exists():
+            with np.load(f) as z:
+                db[m], queries[m] = z["db"], z["queries"]
+        else:
+            missing.append(m)
+    if missing:
+        common = dict(backbone=backbone, methods=missing, max_side=image_size, scales=scales, tap=tap,
+                      device=device, batch_size=batch_size)
+        new_db = describe_images(dataset.images, progress=progress and f"{dataset.name} database", **common)
+        if dataset.query_ids is not None:
+            new_q = {m: a[dataset.query_ids] for m, a in new_db.items()}
+        else:
+            new_q = describe_images(dataset.queries, bboxes=dataset.bboxes,
+                                    progress=progress and f"{dataset.name} queries", **common)
+        for m in missing:
+            db[m], queries[m] = new_db[m], new_q[m]
+            if cache:
+                _save_atomic(_cache_file(dataset, keys[m], cache_dir), db=new_db[m], queries=new_q[m])
+    return Descriptors(db={m: db[m] for m in methods}, queries={m: queries[m] for m in methods})
