@@ -69,4 +69,13 @@ def setup(seed: int = 0, device: str | None = None) -> Environment:
     seed_everything(seed)
     dev = get_device(device)
     return Environment(device=str(dev), torch_version=torch.__version__.split("+")[0],
-                       home=str(home_dir()), seed=seed)
+                       home=display_path(home_dir()), seed=seed)
+
+
+def display_path(path: Path) -> str:
+    """A path as shown to people and in committed notebook outputs: ~ for the home folder."""
+    path = Path(path)
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from . import evaluation
@@ -16,16 +15,7 @@ from .search import rank_database
 KAPPAS = (1, 5, 10)
 
 
-def drop_self_matches(ranks: np.ndarray, query_ids: Sequence[int]) -> np.ndarray:
-    """Remove each query's own database entry from its ranked list (Holidays protocol).
-
-    Returns an array of shape (n_db - 1, n_queries).
-    """
-    keep = ranks != np.asarray(query_ids)[None, :]
-    return ranks.T[keep.T].reshape(ranks.shape[1], ranks.shape[0] - 1).T
-
-
-def score_ranking(dataset, ranks: np.ndarray) -> dict:
+def score_ranking(dataset, ranks) -> dict:
     """Protocol scores of a full ranking (n_db, n_queries) on `dataset`.
 
     Always returns "map", "mp@1", "mp@5", "mp@10", "per_query_ap"; the revisited
@@ -35,10 +25,13 @@ def score_ranking(dataset, ranks: np.ndarray) -> dict:
     result: dict = {}
     if dataset.protocol == "ukbench":
         result["ukbench_score"] = float(evaluation.ukbench_score(ranks))
+    gnd = dataset.gnd
     if dataset.query_ids is not None:
-        ranks = drop_self_matches(ranks, dataset.query_ids)
+        # A query that is a database image is not its own answer: it becomes junk,
+        # which is exactly removing it from its list (the Holidays protocol).
+        gnd = [{**g, "junk": [*g.get("junk", []), int(q)]} for g, q in zip(gnd, dataset.query_ids)]
     if dataset.protocol == "revisited":
-        split = evaluation.evaluate_revisited(ranks, dataset.gnd, kappas=KAPPAS)
+        split = evaluation.evaluate_revisited(ranks, gnd, kappas=KAPPAS)
         for level in ("easy", "medium", "hard"):
             result[f"map_{level}"] = float(split[level]["map"])
         medium = split["medium"]
@@ -46,7 +39,7 @@ def score_ranking(dataset, ranks: np.ndarray) -> dict:
         result.update({f"mp@{k}": float(medium["mp"][k]) for k in KAPPAS})
         result["per_query_ap"] = [float(a) for a in medium["per_query_ap"]]
         return result
-    mean_ap, aps, mp, _ = evaluation.compute_map(ranks, dataset.gnd_for("medium"), kappas=KAPPAS)
+    mean_ap, aps, mp, _ = evaluation.compute_map(ranks, evaluation.revisited_split(gnd, "medium"), kappas=KAPPAS)
     result["map"] = float(mean_ap)
     result.update({f"mp@{k}": float(v) for k, v in zip(KAPPAS, mp)})
     result["per_query_ap"] = [float(a) for a in aps]

@@ -186,16 +186,20 @@ class _BlockGroup(nn.Module):
 # ---------------------------------------------------------------- torchvision backbones
 
 
+def weights_url(arch: str) -> str:
+    """Where torchvision publishes the default ImageNet weights of `arch`."""
+    from torchvision.models import get_model_weights
+
+    return get_model_weights(arch).DEFAULT.url
+
+
 def _torchvision_state_dict(arch: str) -> dict:
     """ImageNet weights for a torchvision architecture: from torch's hub cache, else downloaded.
 
     torchvision names its weight files with the first hex digits of their sha256; the
     downloaded file is checked against that prefix before it is used.
     """
-    from torchvision.models import get_model_weights
-
-    weights = get_model_weights(arch).DEFAULT
-    url = weights.url
+    url = weights_url(arch)
     filename = url.rsplit("/", 1)[-1]
     cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
     if not cached.exists():

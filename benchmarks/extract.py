@@ -1,0 +1,89 @@
+"""Extraction throughput: course_lib's batched extraction against a plain per-image loop.
+
+    python benchmarks/extract.py [--dataset mini] [--image-size 512] [--repeats 3] [--device cpu]
+
+Both paths see the same images, the same backbone and the same pooling (GeM on the last
+conv map), in one process; the script checks that they give the same descriptors and
+prints images/s for each and the ratio. The baseline is what a first attempt looks like:
+open each image with PIL, resize it with torchvision, run the network on a batch of one.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import torch
+from PIL import Image
+from torchvision.transforms import functional as TF
+
+from course_lib import config
+from course_lib.datasets import load_dataset
+from course_lib.features import describe_images, resized_shape
+from course_lib.models import load_backbone
+from course_lib.pooling import gem
+
+
+@torch.no_grad()
+def plain_loop(paths, backbone, image_size, device):
+    out = []
+    for path in paths:
+        img = Image.open(path).convert("RGB")
+        w, h = resized_shape(img.width, img.height, image_size)
+        x = TF.to_tensor(TF.resize(img, [h, w], antialias=True)).unsqueeze(0).to(device)
+        out.append(torch.nn.functional.normalize(gem(backbone(x)[backbone.default_conv]), dim=1).cpu())
+    return torch.cat(out)
+
+
+def course_lib_extract(paths, backbone, image_size, device):
+    return torch.from_numpy(describe_images(paths, backbone, ["gem"], max_side=image_size, device=device,
+                                            progress=False)["gem"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="mini")
+    parser.add_argument("--image-size", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N database images")
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args()
+
+    device = config.get_device(args.device)
+    dataset = load_dataset(args.dataset)
+    paths = dataset.images[: args.limit]
+    backbone = load_backbone(device=device)
+    torch.set_num_threads(torch.get_num_threads())
+
+    # Warm-up (first-call allocations, cuDNN autotuning) and an equality check.
+    a = plain_loop(paths[:8], backbone, args.image_size, device)
+    b = course_lib_extract(paths[:8], backbone, args.image_size, device)
+    max_diff = (a - b).abs().max().item()
+
+    timings = {"plain per-image loop": [], "course_lib.features": []}
+    for _ in range(args.repeats):
+        for name, fn in (("plain per-image loop", plain_loop), ("course_lib.features", course_lib_extract)):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn(paths, backbone, args.image_size, device)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            timings[name].append(time.perf_counter() - start)
+
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"device {device} {gpu} | torch {torch.__version__}")
+    print(f"{len(paths)} images of {dataset.name}, longer side {args.image_size}, backbone {backbone.name}, "
+          f"median of {args.repeats} runs")
+    rates = {}
+    for name, ts in timings.items():
+        rates[name] = len(paths) / statistics.median(ts)
+        print(f"  {name:22s} {rates[name]:7.1f} images/s")
+    print(f"  ratio course_lib / plain: {rates['course_lib.features'] / rates['plain per-image loop']:.2f}x "
+          f"(largest descriptor difference {max_diff:.1e})")
+
+
+if __name__ == "__main__":
+    main()
