@@ -59,6 +59,8 @@ def load_image(path: str | Path, max_side: int | None = None,
     non-image files raise ImageLoadError naming the file.
     """
     path = Path(path)
+    if max_side is not None and max_side < 1:
+        raise ValueError(f"max_side must be a positive number of pixels, not {max_side}")
     try:
         im = Image.open(path)
     except FileNotFoundError:
@@ -73,8 +75,6 @@ def load_image(path: str | Path, max_side: int | None = None,
         box = _checked_box(path, bbox, full_w, full_h) if bbox is not None else (0, 0, full_w, full_h)
 
         if max_side is not None:
-            if max_side < 1:
-                raise ValueError(f"max_side must be a positive number of pixels, not {max_side}")
             region_long_side = max(box[2] - box[0], box[3] - box[1])
             scale = max_side / region_long_side
             if scale < 1:
@@ -88,14 +88,16 @@ def load_image(path: str | Path, max_side: int | None = None,
         upright = ImageOps.exif_transpose(im)
 
     rgb = to_rgb(upright, path)
+    # Work in whole pixels of the original (upright) image, so the result's size never
+    # depends on how much the decoder reduced it.
+    x1, y1, x2, y2 = (_nearest_int(v) for v in box)
     if bbox is not None:
-        # The decoder may have reduced the image: scale the box to the decoded size.
         sx, sy = rgb.width / full_w, rgb.height / full_h
-        rgb = rgb.crop((round(box[0] * sx), round(box[1] * sy), round(box[2] * sx), round(box[3] * sy)))
-    if max_side is not None and max(rgb.size) > max_side:
-        factor = max_side / max(rgb.size)
-        new_size = (max(1, round(rgb.width * factor)), max(1, round(rgb.height * factor)))
-        rgb = rgb.resize(new_size, Image.Resampling.LANCZOS)
+        rgb = rgb.crop((_nearest_int(x1 * sx), _nearest_int(y1 * sy),
+                        _nearest_int(x2 * sx), _nearest_int(y2 * sy)))
+    target = _shrunk_size(x2 - x1, y2 - y1, max_side)
+    if rgb.size != target:
+        rgb = rgb.resize(target, Image.Resampling.LANCZOS)
     return rgb
 
 
@@ -126,6 +128,14 @@ def to_rgb(im: Image.Image, path: str | Path = "<image>") -> Image.Image:
         raise ImageLoadError(f"{path}: cannot convert mode {mode} to RGB ({_describe(err)})") from err
 
 
+def _shrunk_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(width, height) scaled so that the longer side is at most max_side (never enlarged)."""
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    factor = max_side / max(width, height)
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
 def _checked_box(path: Path, bbox, width: int, height: int) -> tuple[float, float, float, float]:
     """The box clipped to the image, or an error naming the file if it is malformed or empty."""
     try:
@@ -136,6 +146,11 @@ def _checked_box(path: Path, bbox, width: int, height: int) -> tuple[float, floa
     if clipped[2] - clipped[0] < 1 or clipped[3] - clipped[1] < 1:
         raise ImageLoadError(f"{path}: bbox {tuple(bbox)} leaves no pixels of the {width}x{height} image")
     return clipped
+
+
+def _nearest_int(value: float) -> int:
+    """Round half up (Python's round() sends 2.5 to 2, which could empty a one-pixel box)."""
+    return math.floor(value + 0.5)
 
 
 def _describe(err: Exception) -> str:

@@ -201,6 +201,15 @@ def test_20_megapixel_bbox_is_scaled_with_the_draft_reduction(photo_20mp):
     assert_colour(out, (45, 100), (90, 140, 200))
 
 
+def test_reduced_size_does_not_depend_on_the_decoder_reduction(tmp_path):
+    # 2001x1333 decodes at 1/2 scale to 1001x667; the result must still be the size
+    # computed from the original dimensions (640 x round(1333 * 640 / 2001) = 426).
+    Image.new("RGB", (2001, 1333), GREEN).save(tmp_path / "odd.jpg")
+    assert load_image(tmp_path / "odd.jpg", max_side=640).size == (640, 426)
+    # A 2000x1333 box: 1333 * 640 / 2000 = 426.56, so 427 rows.
+    assert load_image(tmp_path / "odd.jpg", max_side=640, bbox=(1, 0, 2001, 1333)).size == (640, 427)
+
+
 PEAK_MEMORY_SCRIPT = textwrap.dedent("""
     import sys
     from PIL import Image
