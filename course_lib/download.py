@@ -1,0 +1,506 @@
+"""Downloads that survive real networks, and archives that cannot escape their folder.
+
+`download` streams to `<file>.part`, resumes with an HTTP Range request, verifies
+sha256 (or the hash recorded at the first download when the publisher gives none),
+and only then renames the file into place. `extract` unpacks tar/zip archives into
+a staging folder, refusing members that would land outside it.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import gzip
+import hashlib
+import http.client
+import json
+import logging
+import lzma
+import os
+import re
+import shutil
+import socket
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Callable, Iterator
+
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 5.0   # seconds to open a connection: short, so that offline fails fast
+READ_TIMEOUT = 60.0     # seconds without a single byte before a transfer counts as stalled
+CHUNK_SIZE = 1 << 20
+COMPLETE_MARKER = ".complete.json"
+
+
+class DownloadError(RuntimeError):
+    """A file could not be fetched; the message is one line saying what to do."""
+
+
+class ChecksumMismatch(DownloadError):
+    """The bytes received are not the bytes expected (sha256 or size)."""
+
+
+class ArchiveError(ValueError):
+    """An archive that cannot be read (truncated, not an archive at all)."""
+
+
+class UnsafeArchiveError(ArchiveError):
+    """An archive member would be written outside the target folder, or is a device file."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Hashes and the trust-on-first-use record
+# --------------------------------------------------------------------------------------------------
+
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK_SIZE), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_json_atomic(path: Path, payload) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class TrustStore:
+    """sha256 of files whose publisher gives no checksum, recorded at their first complete download.
+
+    Trust on first use: the first download cannot be checked, but every later one
+    (a re-download, a copy placed by hand) must match it, so a file that changes
+    or arrives damaged is caught. The record is a small JSON file keyed by URL.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def _entries(self) -> dict:
+        if not self.path.exists():
+            return {}
+        try:
+            entries = json.loads(self.path.read_text())
+        except json.JSONDecodeError as err:
+            raise DownloadError(f"{self.path}: unreadable checksum record ({err.msg} at line {err.lineno}); "
+                                f"delete it to start trusting anew") from None
+        return entries if isinstance(entries, dict) else {}
+
+    def get(self, key: str) -> dict | None:
+        """The record {"sha256", "size", "recorded"} for `key`, or None if never recorded."""
+        return self._entries().get(key)
+
+    def record(self, key: str, sha256: str, size: int) -> None:
+        entries = self._entries()
+        entries[key] = {"sha256": sha256, "size": size,
+                        "recorded": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")}
+        _write_json_atomic(self.path, entries)
+
+    def forget(self, key: str) -> None:
+        """Drop the record for `key` (its first download turned out to be unusable)."""
+        entries = self._entries()
+        if entries.pop(key, None) is not None:
+            _write_json_atomic(self.path, entries)
+
+
+def check_file(path: str | Path, sha256: str | None = None, *, trust_file: str | Path | None = None,
+               key: str | None = None) -> str:
+    """Verify a file already on disk and return its sha256.
+
+    With `sha256` the file must match it. Without it, and with a `trust_file`, the
+    file must match the hash recorded for `key` at its first download; if nothing
+    is recorded yet, this file becomes the reference (and a log line says so).
+    Raises ChecksumMismatch, naming the file and both hashes.
+    """
+    path = Path(path)
+    expected, recorded = _expected_hash(sha256, trust_file, key)
+    actual = _verified_hash(path, expected, recorded, trust_file, label=str(path))
+    _trust_report(path.name, actual, path.stat().st_size, expected, recorded, trust_file, key)
+    return actual
+
+
+def _verified_hash(path: Path, expected: str | None, recorded: bool, trust_file, label: str,
+                   consequence: str = "") -> str:
+    actual = sha256_of(path)
+    if expected is not None and actual != expected:
+        how = f" (recorded at its first download in {trust_file})" if recorded else ""
+        raise ChecksumMismatch(f"sha256 mismatch for {label}: expected {expected}{how}, got {actual}{consequence}")
+    return actual
+
+
+def _trust_report(label: str, actual: str, size: int, expected, recorded: bool, trust_file, key) -> None:
+    """Record a first download in the trust store, or say that a later one matched it."""
+    if expected is None and trust_file is not None and key is not None:
+        TrustStore(trust_file).record(key, actual, size)
+        log.warning("%s: the publisher gives no checksum; recorded its sha256 %s in %s "
+                    "(trust on first use): later downloads must match it", label, actual, trust_file)
+    elif recorded:
+        log.info("%s: matches the sha256 recorded at its first download (%s)", label, trust_file)
+
+
+def _expected_hash(sha256, trust_file, key) -> tuple[str | None, bool]:
+    """(expected hash or None, whether it comes from the trust-on-first-use record)."""
+    if sha256:
+        return sha256.lower(), False
+    if trust_file is not None and key is not None:
+        entry = TrustStore(trust_file).get(key)
+        if entry:
+            return entry["sha256"], True
+    return None, False
+
+
+# --------------------------------------------------------------------------------------------------
+# HTTP with separate connect and read timeouts
+# --------------------------------------------------------------------------------------------------
+
+class _HTTPConnection(http.client.HTTPConnection):
+    """Connects within the (short) connect timeout, then waits up to read_timeout per read."""
+
+    def __init__(self, *args, read_timeout: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read_timeout = read_timeout
+
+    def connect(self):
+        super().connect()
+        self.sock.settimeout(self.read_timeout)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, read_timeout: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read_timeout = read_timeout
+
+    def connect(self):
+        super().connect()
+        self.sock.settimeout(self.read_timeout)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, read_timeout: float):
+        super().__init__()
+        self.read_timeout = read_timeout
+
+    def http_open(self, req):
+        return self.do_open(_HTTPConnection, req, read_timeout=self.read_timeout)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, read_timeout: float):
+        super().__init__()
+        self.read_timeout = read_timeout
+
+    def https_open(self, req):
+        return self.do_open(_HTTPSConnection, req, context=self._context, read_timeout=self.read_timeout)
+
+
+class _Interrupted(Exception):
+    """The transfer stopped early; what arrived is kept in the .part file."""
+
+
+class _Unreachable(Exception):
+    """The server could not be contacted at all."""
+
+
+def _user_agent() -> str:
+    from . import __version__
+
+    return f"course_lib/{__version__} (+course kit 'Deep Learning for Image Search')"
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+
+
+def _transfer(source: str, part: Path, size: int | None, opener, connect_timeout: float,
+              label: str, progress: bool) -> None:
+    """Append the rest of `source` to `part`, resuming from its current length when possible."""
+    scheme = urllib.parse.urlsplit(source).scheme
+    offset = part.stat().st_size if part.exists() else 0
+    if size is not None and offset >= size:
+        if offset == size:
+            return  # complete already; verification decides whether it is right
+        offset = 0
+    if offset and scheme not in ("http", "https"):
+        offset = 0  # FTP resume is not supported by urllib: start again
+    headers = {"User-Agent": _user_agent()}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        response = opener.open(urllib.request.Request(source, headers=headers), timeout=connect_timeout)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and offset:  # our partial file is not a prefix of what the server has
+            err.close()
+            part.unlink()
+            raise _Interrupted("the server refused to resume; restarting from the beginning") from None
+        raise
+    except urllib.error.URLError as err:
+        raise _Unreachable(str(err.reason)) from None
+    except (TimeoutError, ConnectionError, socket.gaierror) as err:
+        raise _Unreachable(str(err)) from None
+
+    with response:
+        status = getattr(response, "status", None)
+        remaining = response.headers.get("Content-Length")
+        remaining = int(remaining) if remaining and remaining.isdigit() else None
+        mode = "ab"
+        if offset and status == 206:
+            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+            if not match or int(match.group(1)) != offset:
+                part.unlink()
+                raise _Interrupted("the server resumed at the wrong place; restarting from the beginning")
+        elif offset:
+            log.info("%s: the server ignored the resume request; downloading from the beginning", label)
+            offset, mode = 0, "wb"
+        total = size if size is not None else (offset + remaining if remaining is not None else None)
+        received = 0
+        # read1 returns whatever has arrived, so bytes received before a stall are kept.
+        read_some = getattr(response, "read1", response.read)
+        with open(part, mode) as out, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
+                                           unit_divisor=1024, desc=label, disable=not progress,
+                                           leave=False) as bar:
+            while True:
+                try:
+                    block = read_some(CHUNK_SIZE)
+                except (http.client.IncompleteRead, TimeoutError, ConnectionError, OSError) as err:
+                    raise _Interrupted(f"connection lost after {offset + received} bytes "
+                                       f"({type(err).__name__})") from None
+                if not block:
+                    break
+                out.write(block)
+                received += len(block)
+                bar.update(len(block))
+    if remaining is not None and received < remaining:
+        raise _Interrupted(f"connection closed after {offset + received} of {offset + remaining} bytes")
+
+
+def download(url: str, dest: str | Path, sha256: str | None = None, size: int | None = None, *,
+             mirrors: tuple[str, ...] | list[str] = (), trust_file: str | Path | None = None,
+             name: str | None = None, retries: int = 3, connect_timeout: float = CONNECT_TIMEOUT,
+             read_timeout: float = READ_TIMEOUT, progress: bool = True) -> Path:
+    """Fetch `url` into `dest` (verified, atomic, resumable) and return `dest`.
+
+    sha256/size: what the publisher states, or None. With no sha256 and a
+        `trust_file`, the hash of the first complete download is recorded there and
+        every later download must match it (trust on first use).
+    A `dest` already present and matching is returned without any network access.
+    The bytes go to `dest.part` first; an interrupted transfer keeps them, and the
+    next attempt (up to `retries` more in this call, or a later call) asks the server
+    for the rest with an HTTP Range request. A server that ignores Range is handled
+    by starting again. Only a verified file replaces `dest`, so a bad download never
+    overwrites a good file; a bad .part is deleted.
+    mirrors: further URLs for the same file, tried in order when `url` fails.
+    Raises DownloadError (one line) when offline, on HTTP errors, or when the
+    transfer keeps failing; ChecksumMismatch when the bytes are wrong.
+    """
+    if retries < 0:
+        raise ValueError(f"retries must be 0 or more, not {retries}")
+    dest = Path(dest)
+    label = name or dest.name
+    key = url
+    expected, recorded = _expected_hash(sha256, trust_file, key)
+    if dest.exists():
+        if expected is None and trust_file is None:
+            return dest
+        try:
+            actual = _verified_hash(dest, expected, recorded, trust_file, label=str(dest))
+            _trust_report(label, actual, dest.stat().st_size, expected, recorded, trust_file, key)
+            return dest
+        except ChecksumMismatch as err:
+            log.warning("%s; downloading it again (the file stays until a good copy has arrived)", err)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    opener = urllib.request.build_opener(_HTTPHandler(read_timeout), _HTTPSHandler(read_timeout))
+    manual = f"download {label} manually from {url} into {dest.parent}"
+    failures: list[str] = []
+    fetched_from = None
+    for source in [url, *mirrors]:
+        host = urllib.parse.urlsplit(source).hostname or source
+        for attempt in range(retries + 1):
+            try:
+                _transfer(source, part, size, opener, connect_timeout, label, progress)
+                fetched_from = source
+                break
+            except _Unreachable:
+                failures.append(f"cannot reach {host} (no network?)")
+                break
+            except urllib.error.HTTPError as err:
+                failures.append(f"{source} answered HTTP {err.code} {err.reason}")
+                err.close()
+                break
+            except _Interrupted as err:
+                reason = str(err)
+                log.info("%s: %s (attempt %d of %d)", label, reason, attempt + 1, retries + 1)
+        else:
+            failures.append(f"the transfer from {host} kept failing ({reason}); run again to resume")
+        if fetched_from:
+            break
+    if fetched_from is None:
+        raise DownloadError(f"{failures[0]}: {manual}")
+
+    received = part.stat().st_size
+    if size is not None and received != size:
+        part.unlink()
+        raise ChecksumMismatch(f"size mismatch for {label} from {fetched_from}: expected {size} bytes, "
+                               f"got {received}; the download was deleted")
+    try:
+        actual = _verified_hash(part, expected, recorded, trust_file, label=f"{label} from {fetched_from}",
+                                consequence="; the download was deleted")
+    except ChecksumMismatch:
+        part.unlink()
+        raise
+    os.replace(part, dest)
+    _trust_report(label, actual, received, expected, recorded, trust_file, key)
+    return dest
+
+
+# --------------------------------------------------------------------------------------------------
+# Folders that are complete or absent, never half-written
+# --------------------------------------------------------------------------------------------------
+
+def completed(target: str | Path) -> dict | None:
+    """The completion record of a folder made by `staged_folder`/`extract`, or None if incomplete."""
+    marker = Path(target) / COMPLETE_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        return json.loads(marker.read_text())
+    except json.JSONDecodeError:
+        return None
+
+
+@contextlib.contextmanager
+def staged_folder(target: str | Path, record: dict | None = None, replace: bool = False) -> Iterator[Path]:
+    """Yield an empty staging folder; when the block succeeds it becomes `target`, marked complete.
+
+    The staging folder sits next to `target` and is renamed in one step, so a crash
+    or an error leaves either the old state or a complete folder, never a half one.
+    replace: allow replacing a previous *complete* `target` (one this module made).
+    A `target` without the completion marker was not made here and is never touched.
+    """
+    target = Path(target)
+    if target.exists() and not (replace and completed(target) is not None):
+        if completed(target) is not None:
+            raise FileExistsError(f"{target} is already complete")
+        raise FileExistsError(f"{target} exists but was not made by course_lib (no {COMPLETE_MARKER}); "
+                              f"move it away and run again")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.staging")
+    if staging.exists():  # left over by an interrupted run of this same function
+        shutil.rmtree(staging)
+    staging.mkdir()
+    try:
+        yield staging
+        _write_json_atomic(staging / COMPLETE_MARKER, {
+            **(record or {}), "completed": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+        if target.exists():
+            retired = target.with_name(f".{target.name}.retired")
+            shutil.rmtree(retired, ignore_errors=True)
+            os.replace(target, retired)
+            os.replace(staging, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Safe extraction
+# --------------------------------------------------------------------------------------------------
+
+# Raised by tarfile's own "data" filter (Python >= 3.11.4), which runs after our checks.
+_TAR_FILTER_ERRORS = (tarfile.FilterError,) if hasattr(tarfile, "FilterError") else ()
+_TAR_SUFFIXES = (".tar", ".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz")
+
+
+def _inside(root: str, path: str) -> bool:
+    return os.path.commonpath([root, path]) == root
+
+
+def _member_problem(name: str, root: str) -> str | None:
+    """Why writing archive member `name` under `root` would be unsafe, or None."""
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return "absolute path"
+    if ".." in re.split(r"[\\/]", name):
+        return "path climbs out with '..'"
+    if not _inside(root, os.path.normpath(os.path.join(root, name))):
+        return "path outside the target folder"
+    return None
+
+
+def _check_tar(tar: tarfile.TarFile, root: str, archive_name: str) -> None:
+    for member in tar.getmembers():
+        problem = _member_problem(member.name, root)
+        if problem is None and (member.issym() or member.islnk()):
+            link = member.linkname
+            base = os.path.dirname(os.path.join(root, member.name)) if member.issym() else root
+            if link.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", link):
+                problem = f"link to absolute path {link!r}"
+            elif not _inside(root, os.path.normpath(os.path.join(base, link))):
+                problem = f"link to {link!r} points outside the target folder"
+        if problem is None and (member.ischr() or member.isblk() or member.isfifo()):
+            problem = "device or pipe"
+        if problem:
+            raise UnsafeArchiveError(f"{archive_name}: refusing to extract {member.name!r}: {problem}")
+
+
+def _check_zip(archive: zipfile.ZipFile, root: str, archive_name: str) -> None:
+    for info in archive.infolist():
+        problem = _member_problem(info.filename, root)
+        if problem is None and (info.external_attr >> 16) & 0o170000 == 0o120000:
+            problem = "symbolic link"
+        if problem:
+            raise UnsafeArchiveError(f"{archive_name}: refusing to extract {info.filename!r}: {problem}")
+
+
+def extract(archive: str | Path, target: str | Path, *, prepare: Callable[[Path], None] | None = None,
+            record: dict | None = None, replace: bool = False) -> Path:
+    """Unpack a tar (gz/bz2/xz) or zip archive into `target`, safely and all-or-nothing.
+
+    Every member is checked first: absolute paths, '..', links pointing outside the
+    target and device files are refused with UnsafeArchiveError (nothing is written).
+    Extraction happens in a staging folder; `prepare(staging)` may then fix up the
+    files (e.g. rotate images) before the folder is marked complete and renamed to
+    `target`. `completed(target)` tells later whether it is whole.
+    """
+    archive, target = Path(archive), Path(target)
+    lower = archive.name.lower()
+    with staged_folder(target, {"archive": archive.name, **(record or {})}, replace=replace) as staging:
+        root = os.path.realpath(staging)
+        try:
+            if lower.endswith(".zip") or (not lower.endswith(_TAR_SUFFIXES) and zipfile.is_zipfile(archive)):
+                with zipfile.ZipFile(archive) as zf:
+                    _check_zip(zf, root, archive.name)
+                    zf.extractall(staging)
+            else:
+                with tarfile.open(archive) as tar:
+                    _check_tar(tar, root, archive.name)
+                    if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: a second, independent check
+                        tar.extractall(staging, filter="data")
+                    else:
+                        tar.extractall(staging)
+        except _TAR_FILTER_ERRORS as err:
+            raise UnsafeArchiveError(f"{archive.name}: refusing to extract: {err}") from None
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, gzip.BadGzipFile,
+                lzma.LZMAError) as err:
+            raise ArchiveError(f"{archive}: not a readable archive ({type(err).__name__}: {err})") from None
+        if prepare is not None:
+            prepare(staging)
+    return target

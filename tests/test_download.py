@@ -1,0 +1,396 @@
+"""course_lib.download against a real HTTP server on 127.0.0.1 (no mocks): resume, checksums,
+trust on first use, offline errors, and archive extraction that refuses to escape its folder."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import re
+import socket
+import tarfile
+import threading
+import time
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from course_lib.download import (COMPLETE_MARKER, ArchiveError, ChecksumMismatch, DownloadError, TrustStore,
+                                 UnsafeArchiveError, check_file, completed, download, extract, staged_folder)
+
+
+class FileServer:
+    """Serves byte strings by path, with HTTP Range, and misbehaves on request.
+
+    cut_once:     paths whose next response announces the full length but stops halfway
+    ignore_range: paths answered in full (200) even when a Range is asked for
+    stall:        paths whose response sends a few bytes, then goes silent for a while
+    """
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.cut_once: set[str] = set()
+        self.ignore_range: set[str] = set()
+        self.stall: set[str] = set()
+        self.requests: list[tuple[str, str | None]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append((self.path, self.headers.get("Range")))
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                start = 0
+                asked = self.headers.get("Range")
+                if asked and self.path not in server.ignore_range:
+                    start = int(re.fullmatch(r"bytes=(\d+)-", asked).group(1))
+                    if start >= len(body):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                payload = body[start:]
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.path in server.cut_once:
+                    server.cut_once.discard(self.path)
+                    self.wfile.write(payload[:len(payload) // 2])
+                    self.close_connection = True
+                    return
+                if self.path in server.stall:
+                    self.wfile.write(payload[:10])
+                    self.wfile.flush()
+                    time.sleep(1.5)
+                    return
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}{path}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = FileServer()
+    yield s
+    s.close()
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_tar_gz(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+BIG = bytes(range(256)) * 4000  # 1 MB of non-repeating-per-KB content
+
+
+# ------------------------------------------------------------------------------------------------
+# download
+# ------------------------------------------------------------------------------------------------
+
+def test_good_archive_downloads_verifies_and_leaves_no_part(server, tmp_path):
+    archive = make_tar_gz({"data/a.txt": b"alpha", "data/b.txt": b"beta"})
+    server.files["/good.tar.gz"] = archive
+    dest = tmp_path / "dl" / "good.tar.gz"
+    out = download(server.url("/good.tar.gz"), dest, sha256=sha(archive), size=len(archive), progress=False)
+    assert out == dest and dest.read_bytes() == archive
+    assert not dest.with_name("good.tar.gz.part").exists()
+    # A file already there and matching is returned without asking the server again.
+    before = len(server.requests)
+    download(server.url("/good.tar.gz"), dest, sha256=sha(archive), progress=False)
+    assert len(server.requests) == before
+
+
+def test_checksum_mismatch_deletes_download_and_keeps_previous_file(server, tmp_path):
+    good = b"the good version" * 100
+    server.files["/data.bin"] = b"a corrupted copy" * 100
+    dest = tmp_path / "data.bin"
+    dest.write_bytes(b"what the user had before")
+    with pytest.raises(ChecksumMismatch) as err:
+        download(server.url("/data.bin"), dest, sha256=sha(good), progress=False)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "data.bin" in message and server.url("/data.bin") in message
+    assert sha(good) in message and sha(b"a corrupted copy" * 100) in message
+    assert dest.read_bytes() == b"what the user had before"
+    assert list(tmp_path.iterdir()) == [dest]  # no .part left behind
+
+
+def test_size_mismatch_is_caught_before_hashing(server, tmp_path):
+    server.files["/short.bin"] = b"12345"
+    with pytest.raises(ChecksumMismatch, match="expected 9 bytes, got 5"):
+        download(server.url("/short.bin"), tmp_path / "short.bin", size=9, progress=False)
+    assert not (tmp_path / "short.bin.part").exists()
+
+
+def test_cut_transfer_is_resumed_by_the_next_call_with_range(server, tmp_path):
+    server.files["/big.bin"] = BIG
+    server.cut_once.add("/big.bin")
+    dest = tmp_path / "big.bin"
+    with pytest.raises(DownloadError, match="run again to resume") as err:
+        download(server.url("/big.bin"), dest, sha256=sha(BIG), retries=0, progress=False)
+    assert "\n" not in str(err.value)
+    part = tmp_path / "big.bin.part"
+    assert part.stat().st_size == len(BIG) // 2 and not dest.exists()
+
+    download(server.url("/big.bin"), dest, sha256=sha(BIG), retries=0, progress=False)
+    assert dest.read_bytes() == BIG and not part.exists()
+    assert server.requests[-1] == ("/big.bin", f"bytes={len(BIG) // 2}-")
+
+
+def test_cut_transfer_is_resumed_within_the_same_call(server, tmp_path):
+    server.files["/big.bin"] = BIG
+    server.cut_once.add("/big.bin")
+    dest = download(server.url("/big.bin"), tmp_path / "big.bin", sha256=sha(BIG), retries=1, progress=False)
+    assert dest.read_bytes() == BIG
+    assert [r for _, r in server.requests] == [None, f"bytes={len(BIG) // 2}-"]
+
+
+def test_server_that_ignores_range_restarts_cleanly(server, tmp_path, caplog):
+    server.files["/big.bin"] = BIG
+    server.ignore_range.add("/big.bin")
+    dest = tmp_path / "big.bin"
+    dest.with_name("big.bin.part").write_bytes(BIG[:1000])
+    with caplog.at_level(logging.INFO, logger="course_lib.download"):
+        download(server.url("/big.bin"), dest, sha256=sha(BIG), progress=False)
+    assert dest.read_bytes() == BIG  # not the first 1000 bytes twice
+    assert server.requests == [("/big.bin", "bytes=1000-")]
+    assert "ignored the resume request" in caplog.text
+
+
+def test_partial_file_longer_than_the_remote_one_starts_again(server, tmp_path):
+    server.files["/small.bin"] = b"0123456789"
+    dest = tmp_path / "small.bin"
+    dest.with_name("small.bin.part").write_bytes(b"x" * 50)  # a leftover of some other file
+    download(server.url("/small.bin"), dest, sha256=sha(b"0123456789"), progress=False)
+    assert dest.read_bytes() == b"0123456789"
+
+
+def test_stalled_transfer_times_out_instead_of_hanging(server, tmp_path):
+    server.files["/slow.bin"] = BIG
+    server.stall.add("/slow.bin")
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="kept failing"):
+        download(server.url("/slow.bin"), tmp_path / "slow.bin", retries=0, read_timeout=0.3, progress=False)
+    assert time.monotonic() - start < 1.4  # the server would stay silent for 1.5 s
+    assert (tmp_path / "slow.bin.part").read_bytes() == BIG[:10]  # kept for the next attempt
+
+
+def test_offline_gives_one_line_with_what_to_do(tmp_path):
+    url = f"http://127.0.0.1:{unused_port()}/datasets/oxbuild_images-v1.tgz"
+    dest = tmp_path / "downloads" / "oxbuild_images-v1.tgz"
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as err:
+        download(url, dest, progress=False)
+    assert time.monotonic() - start < 5
+    assert str(err.value) == (f"cannot reach 127.0.0.1 (no network?): download oxbuild_images-v1.tgz manually "
+                              f"from {url} into {dest.parent}")
+
+
+def test_http_error_is_reported_and_mirror_is_used(server, tmp_path):
+    server.files["/mirror/file.bin"] = b"payload"
+    with pytest.raises(DownloadError, match="answered HTTP 404"):
+        download(server.url("/missing.bin"), tmp_path / "a.bin", progress=False)
+    dest = download(server.url("/missing.bin"), tmp_path / "b.bin", mirrors=[server.url("/mirror/file.bin")],
+                    sha256=sha(b"payload"), progress=False)
+    assert dest.read_bytes() == b"payload"
+
+
+def test_trust_on_first_use_records_then_verifies(server, tmp_path, caplog):
+    trust = tmp_path / "trusted_sha256.json"
+    url = server.url("/nochecksum.bin")
+    server.files["/nochecksum.bin"] = b"first version"
+    with caplog.at_level(logging.INFO, logger="course_lib.download"):
+        download(url, tmp_path / "one.bin", trust_file=trust, progress=False)
+    assert "trust on first use" in caplog.text
+    record = json.loads(trust.read_text())[url]
+    assert record["sha256"] == sha(b"first version") and record["size"] == len(b"first version")
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="course_lib.download"):
+        download(url, tmp_path / "two.bin", trust_file=trust, progress=False)
+    assert "matches the sha256 recorded at its first download" in caplog.text
+
+    server.files["/nochecksum.bin"] = b"silently changed on the server"
+    with pytest.raises(ChecksumMismatch, match="recorded at its first download"):
+        download(url, tmp_path / "three.bin", trust_file=trust, progress=False)
+    assert not (tmp_path / "three.bin").exists() and not (tmp_path / "three.bin.part").exists()
+    assert TrustStore(trust).get(url)["sha256"] == sha(b"first version")  # the record is not replaced
+
+
+def test_trust_on_first_use_checks_a_file_placed_by_hand(tmp_path):
+    trust = tmp_path / "trusted_sha256.json"
+    placed = tmp_path / "manual.tgz"
+    placed.write_bytes(b"downloaded in a browser")
+    assert check_file(placed, trust_file=trust, key="https://example.org/manual.tgz") == sha(placed.read_bytes())
+    placed.write_bytes(b"damaged later")
+    with pytest.raises(ChecksumMismatch, match="manual.tgz"):
+        check_file(placed, trust_file=trust, key="https://example.org/manual.tgz")
+
+
+def test_published_checksum_wins_over_trust_record(server, tmp_path):
+    trust = tmp_path / "trusted_sha256.json"
+    url = server.url("/f.bin")
+    TrustStore(trust).record(url, sha(b"old"), 3)
+    server.files["/f.bin"] = b"new"
+    download(url, tmp_path / "f.bin", sha256=sha(b"new"), trust_file=trust, progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == b"new"
+
+
+# ------------------------------------------------------------------------------------------------
+# extraction
+# ------------------------------------------------------------------------------------------------
+
+def write_tar(path: Path, members: list[tarfile.TarInfo], contents: dict[str, bytes] | None = None) -> Path:
+    contents = contents or {}
+    with tarfile.open(path, "w:gz") as tar:
+        for info in members:
+            data = contents.get(info.name, b"")
+            if info.isfile():
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return path
+
+
+def file_member(name: str) -> tarfile.TarInfo:
+    return tarfile.TarInfo(name)
+
+
+def link_member(name: str, target: str, hard: bool = False) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.LNKTYPE if hard else tarfile.SYMTYPE
+    info.linkname = target
+    return info
+
+
+def test_extract_good_archive_marks_it_complete(tmp_path):
+    archive = tmp_path / "good.tar.gz"
+    archive.write_bytes(make_tar_gz({"jpg/a.txt": b"alpha", "jpg/sub/b.txt": b"beta"}))
+    target = extract(archive, tmp_path / "out", record={"sha256": "abc"})
+    assert (target / "jpg" / "sub" / "b.txt").read_bytes() == b"beta"
+    assert completed(target)["archive"] == "good.tar.gz" and completed(target)["sha256"] == "abc"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.tar.gz", "out"]  # no staging folder left
+
+
+def test_extract_allows_links_that_stay_inside(tmp_path):
+    archive = write_tar(tmp_path / "links.tar.gz",
+                        [file_member("data/a.txt"), link_member("data/alias.txt", "a.txt")],
+                        {"data/a.txt": b"alpha"})
+    target = extract(archive, tmp_path / "out")
+    assert (target / "data" / "alias.txt").read_bytes() == b"alpha"
+
+
+@pytest.mark.parametrize("member, reason", [
+    (file_member("../escape.txt"), "climbs out with '..'"),
+    (file_member("data/../../escape.txt"), "climbs out with '..'"),
+    (file_member("/tmp/absolute.txt"), "absolute path"),
+    (link_member("data/evil", "../../escape.txt"), "points outside the target folder"),
+    (link_member("data/evil", "/etc/passwd"), "link to absolute path"),
+    (link_member("data/evil", "../../outside.txt", hard=True), "points outside the target folder"),
+])
+def test_extract_refuses_members_that_escape(tmp_path, member, reason):
+    archive = write_tar(tmp_path / "evil.tar.gz", [file_member("data/ok.txt"), member])
+    with pytest.raises(UnsafeArchiveError) as err:
+        extract(archive, tmp_path / "site" / "out")
+    assert reason in str(err.value) and "evil.tar.gz" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "site" / "out").exists()
+    assert list((tmp_path / "site").iterdir()) == []  # staging removed, nothing written
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_extract_refuses_device_files(tmp_path):
+    device = tarfile.TarInfo("dev/null")
+    device.type = tarfile.CHRTYPE
+    archive = write_tar(tmp_path / "dev.tar.gz", [device])
+    with pytest.raises(UnsafeArchiveError, match="device"):
+        extract(archive, tmp_path / "out")
+
+
+@pytest.mark.parametrize("name, reason", [("../escape.txt", "'..'"), ("/abs.txt", "absolute path")])
+def test_extract_refuses_zip_members_that_escape(tmp_path, name, reason):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("fine.txt", b"ok")
+        zf.writestr(zipfile.ZipInfo(name), b"bad")
+    with pytest.raises(UnsafeArchiveError, match=re.escape(reason)):
+        extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_extract_zip(tmp_path):
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("full/a.jpg", b"A")
+    assert (extract(archive, tmp_path / "out") / "full" / "a.jpg").read_bytes() == b"A"
+
+
+def test_truncated_archive_is_an_archive_error(tmp_path):
+    archive = tmp_path / "cut.tar.gz"
+    archive.write_bytes(make_tar_gz({"a.txt": BIG})[:2000])
+    with pytest.raises(ArchiveError, match="not a readable archive"):
+        extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_prepare_leaves_nothing_half_done(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(make_tar_gz({"a.txt": b"alpha"}))
+
+    def broken(staging):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        extract(archive, tmp_path / "out", prepare=broken)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar.gz"]
+
+
+def test_folder_without_marker_is_never_overwritten(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(make_tar_gz({"a.txt": b"alpha"}))
+    mine = tmp_path / "out"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("the user's own file")
+    with pytest.raises(FileExistsError, match="not made by course_lib"):
+        extract(archive, mine, replace=True)
+    assert (mine / "notes.txt").read_text() == "the user's own file"
+
+
+def test_staged_folder_replaces_only_a_complete_folder(tmp_path):
+    target = tmp_path / "built"
+    with staged_folder(target, {"version": 1}) as staging:
+        (staging / "v.txt").write_text("1")
+    with staged_folder(target, {"version": 2}, replace=True) as staging:
+        (staging / "v.txt").write_text("2")
+    assert (target / "v.txt").read_text() == "2" and completed(target)["version"] == 2
+    assert (target / COMPLETE_MARKER).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["built"]
