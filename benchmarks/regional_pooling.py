@@ -1,0 +1,130 @@
+"""Regional max-pooling: integral images (approximate) against pooling each region directly.
+
+On the same feature maps, in one run, for the R-MAC grid and for random boxes, this prints the
+time of each path (median of repeats), the speed ratio, and how far the approximation
+(sum over the box of x^alpha)^(1/alpha) is from the true maximum. The integral path's time
+includes building the integral images, so it is what a notebook pays for one new image.
+
+    python benchmarks/regional_pooling.py
+    python benchmarks/regional_pooling.py --maps 512x30x40 --boxes 300 --repeats 11
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from course_lib.pooling import box_max_approx, integral_images, rmac_regions
+
+
+def parse_map_size(text: str) -> tuple[int, int, int]:
+    """'1280x32x24' -> (C, H, W)."""
+    try:
+        channels, height, width = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"map size must look like CxHxW, e.g. 1280x32x24; got {text!r}")
+    if min(channels, height, width) < 1:
+        raise argparse.ArgumentTypeError(f"map size {text!r}: C, H and W must be >= 1")
+    return channels, height, width
+
+
+def relu_like_maps(channels: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
+    """A (1, C, H, W) map that looks like a last conv layer: spatially smooth, about half zeros."""
+    noise = torch.randn((1, channels, height, width), generator=generator)
+    smooth = F.avg_pool2d(noise, kernel_size=3, stride=1, padding=1, count_include_pad=False)
+    return torch.relu(smooth)
+
+
+def random_boxes(count: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
+    """(count, 4) boxes (x, y, w, h): sides uniform in 1..W and 1..H, placed uniformly inside."""
+    w = torch.randint(1, width + 1, (count,), generator=generator)
+    h = torch.randint(1, height + 1, (count,), generator=generator)
+    x = (torch.rand(count, generator=generator) * (width - w + 1)).long()
+    y = (torch.rand(count, generator=generator) * (height - h + 1)).long()
+    return torch.stack([x, y, w, h], dim=1)
+
+
+def direct_box_max(maps: torch.Tensor, boxes: list[tuple[int, int, int, int]]) -> torch.Tensor:
+    """The plain way: slice each box out of the map and take its maximum, (N, B, C)."""
+    return torch.stack([maps[:, :, y:y + h, x:x + w].amax(dim=(-2, -1)) for x, y, w, h in boxes], dim=1)
+
+
+def integral_box_max(maps: torch.Tensor, boxes: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Build the integral images, then read every box from them at once, (N, B, C)."""
+    return box_max_approx(integral_images(maps, alpha), boxes, alpha)
+
+
+def interleaved_ms(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median time of each run in milliseconds, the runs taking turns so that a busy machine
+    slows them alike."""
+    for run in runs.values():
+        run()  # warm-up: first-call allocations are not what we measure
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(values) for name, values in times.items()}
+
+
+def compare(label: str, maps: torch.Tensor, boxes: torch.Tensor, alpha: float, repeats: int) -> None:
+    box_list = [tuple(box) for box in boxes.tolist()]
+    ms = interleaved_ms({"direct": lambda: direct_box_max(maps, box_list),
+                         "build": lambda: integral_images(maps, alpha),
+                         "integral": lambda: integral_box_max(maps, boxes, alpha)}, repeats)
+    direct_ms, build_ms, integral_ms = ms["direct"], ms["build"], ms["integral"]
+
+    exact = direct_box_max(maps, box_list).double()
+    approx = integral_box_max(maps, boxes, alpha)
+    relative_error = (approx - exact).norm(dim=-1) / exact.norm(dim=-1).clamp(min=1e-12)
+    cosine = F.cosine_similarity(approx, exact, dim=-1)
+    error_vs_map_max = (approx - exact).abs().max() / maps.max()
+
+    print(f"  {label:<22} direct {direct_ms:8.2f} ms | integral {integral_ms:7.2f} ms "
+          f"(build {build_ms:5.2f}) | speed-up {direct_ms / integral_ms:5.1f}x | "
+          f"rel. error max {relative_error.max():.3f} median {relative_error.median():.3f} | "
+          f"1 - cos max {(1 - cosine).max():.1e} | abs. error / map max {error_vs_map_max:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--maps", type=parse_map_size, nargs="+",
+                        default=[(1280, 32, 24), (512, 30, 40)], metavar="CxHxW",
+                        help="feature map sizes (default: 1280x32x24 512x30x40, EfficientNet-Lite0 "
+                             "and VGG16 last conv layers on a ~1000-pixel image)")
+    parser.add_argument("--boxes", type=int, nargs="+", default=[300, 1000], help="random box counts")
+    parser.add_argument("--L", type=int, default=3, help="R-MAC scales")
+    parser.add_argument("--alpha", type=float, default=10.0, help="generalised-mean exponent")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per measurement (median)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.repeats < 1 or min(args.boxes) < 1:
+        parser.error("--repeats and --boxes must be >= 1")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    print(f"torch {torch.__version__.split('+')[0]}, {torch.get_num_threads()} threads, "
+          f"{platform.processor() or platform.machine()}; alpha = {args.alpha:g}, "
+          f"median of {args.repeats} repeats; integral time includes building the tables")
+    print("rel. error: |approx - max| / |max| per box vector (sum version overestimates, "
+          "<= area^(1/alpha)); 1 - cos: after L2 normalisation, as R-MAC uses it")
+    generator = torch.Generator().manual_seed(args.seed)
+    for channels, height, width in args.maps:
+        maps = relu_like_maps(channels, height, width, generator)
+        print(f"map {channels} x {height} x {width} (zeros: {(maps == 0).float().mean():.0%})")
+        regions = torch.tensor(rmac_regions(height, width, args.L))
+        compare(f"R-MAC grid ({len(regions)} regions)", maps, regions, args.alpha, args.repeats)
+        for count in args.boxes:
+            boxes = random_boxes(count, height, width, generator)
+            compare(f"{count} random boxes", maps, boxes, args.alpha, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,381 @@
+"""Pooling a conv feature map (N, C, H, W) into one global descriptor per image (N, C).
+
+MAC, SPoC (with its centre prior), GeM, R-MAC, and approximate integral max-pooling over
+any box, as small pure functions with thin nn.Module wrappers and a by-name registry.
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "PoolingError", "UnknownPoolingError",
+    "l2n", "mac", "spoc", "center_prior_weights", "gem",
+    "rmac_regions", "rmac",
+    "integral_images", "box_max_approx", "rmac_integral",
+    "POOLINGS", "pool",
+    "L2N", "MAC", "SPoC", "GeM", "RMAC",
+]
+
+Box = tuple[int, int, int, int]  # (x, y, w, h) in feature-map cells, x along W, y along H
+
+RMAC_OVERLAP = Fraction(2, 5)  # neighbouring R-MAC regions overlap by about 40% (Tolias et al.)
+RMAC_LONG_SIDE_STEPS = range(2, 8)  # candidate numbers of level-1 regions along the longer side
+
+
+class PoolingError(ValueError):
+    """Bad input to a pooling function (wrong shape, bad box, bad parameter)."""
+
+
+class UnknownPoolingError(PoolingError):
+    """A pooling method name that is not in POOLINGS."""
+
+
+def _check_maps(x: Tensor, caller: str) -> Tensor:
+    """Return x as a floating-point (N, C, H, W) tensor, or raise a one-line PoolingError."""
+    if not isinstance(x, Tensor):
+        raise PoolingError(f"{caller}: expected a torch.Tensor of shape (N, C, H, W), "
+                           f"got {type(x).__name__}")
+    if x.dim() != 4 or x.shape[1] < 1 or x.shape[2] < 1 or x.shape[3] < 1:
+        raise PoolingError(f"{caller}: expected feature maps of shape (N, C, H, W) with C, H, W >= 1, "
+                           f"got shape {tuple(x.shape)}")
+    return x if x.is_floating_point() else x.float()
+
+
+def l2n(x: Tensor, eps: float = 1e-6) -> Tensor:
+    """L2-normalise along the last dimension; eps keeps an all-zero vector at zero instead of NaN."""
+    return x / (x.norm(p=2, dim=-1, keepdim=True) + eps)
+
+
+def mac(x: Tensor) -> Tensor:
+    """Maximum activation of convolutions: the largest value of each channel, (N, C, H, W) -> (N, C)."""
+    x = _check_maps(x, "mac")
+    return x.amax(dim=(-2, -1))
+
+
+def center_prior_weights(height: int, width: int, sigma: float | None = None,
+                 device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float32) -> Tensor:
+    """The SPoC centre prior: Gaussian weights exp(-d^2 / (2 sigma^2)) over an H x W map.
+
+    d is the distance of a cell's centre from the map's centre, in cells: cell (i, j) sits at
+    (i + 1/2, j + 1/2) and the map's centre at (H/2, W/2), so the weights are symmetric.
+    By default sigma is one third of the distance from the centre to the closest boundary,
+    min(H, W) / 6, as chosen by Babenko & Lempitsky (ICCV 2015, Sec. 3.2).
+    """
+    _check_size(height, width, "center_prior_weights")
+    if sigma is None:
+        sigma = min(height, width) / 6
+    if not sigma > 0:
+        raise PoolingError(f"center_prior_weights: sigma must be > 0 (in feature-map cells), got {sigma}")
+    rows = torch.arange(height, device=device, dtype=dtype) + 0.5 - height / 2
+    cols = torch.arange(width, device=device, dtype=dtype) + 0.5 - width / 2
+    squared_distance = rows[:, None] ** 2 + cols[None, :] ** 2
+    return torch.exp(-squared_distance / (2 * sigma ** 2))
+
+
+def spoc(x: Tensor, center_prior: bool = False, sigma: float | None = None) -> Tensor:
+    """Sum-pooled convolutional features (Babenko & Lempitsky, ICCV 2015): (N, C, H, W) -> (N, C).
+
+    With center_prior=True each position is weighted by the Gaussian of `center_prior_weights(H, W, sigma)`
+    before summing, because the object of interest tends to be near the middle of the photo.
+    This is the plain sum, not the mean; after L2 normalisation the two are the same.
+    """
+    x = _check_maps(x, "spoc")
+    if not center_prior:
+        return x.sum(dim=(-2, -1))
+    weights = center_prior_weights(x.shape[-2], x.shape[-1], sigma, device=x.device, dtype=x.dtype)
+    return (x * weights).sum(dim=(-2, -1))
+
+
+def gem(x: Tensor, p: float | Tensor = 3.0, eps: float = 1e-6) -> Tensor:
+    """Generalised mean pooling (Radenovic et al., TPAMI 2018): (mean of x^p)^(1/p) per channel.
+
+    p = 1 is average pooling (SPoC up to scale), p -> infinity tends to MAC. Values are clamped to
+    eps first so that the power is defined and its gradient finite. p may be a tensor (learnable).
+    """
+    x = _check_maps(x, "gem")
+    return x.clamp(min=eps).pow(p).mean(dim=(-2, -1)).pow(1.0 / p)
+
+
+def _check_size(height: int, width: int, caller: str) -> None:
+    for name, value in (("H", height), ("W", width)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise PoolingError(f"{caller}: {name} must be an integer >= 1, got {value!r}")
+
+
+def _grid_offsets(length: int, size: int, count: int) -> list[int]:
+    """Left edges of `count` windows of `size` cells spread evenly from 0 to length - size."""
+    if count == 1:
+        return [0]
+    step = Fraction(length - size, count - 1)
+    return [math.floor(i * step) for i in range(count)]
+
+
+def _long_side_extra_regions(height: int, width: int) -> int:
+    """How many more regions the longer side gets than the shorter one at every level.
+
+    Level-1 regions are squares as wide as the shorter side; along the longer side we pick the
+    number of them (2..7) whose neighbours overlap closest to 40%. We compute this exactly with
+    fractions and break an exact tie (e.g. 5 x 9 maps: 2 regions overlap 20%, 3 overlap 60%)
+    towards fewer regions. cirtorch computes it in float32, where rounding breaks such ties,
+    and places regions with float32 floors, so on a few elongated maps (e.g. 3 x 11, 2 x 32)
+    its grid differs from ours by one region or one cell; on typical maps they agree.
+    """
+    short, long = min(height, width), max(height, width)
+    if short == long:
+        return 0
+
+    def overlap_error(count: int) -> Fraction:
+        step = Fraction(long - short, count - 1)
+        return abs((short - step) / short - RMAC_OVERLAP)
+
+    best_count = min(RMAC_LONG_SIDE_STEPS, key=overlap_error)
+    return best_count - 1
+
+
+def rmac_regions(height: int, width: int, L: int = 3, include_global: bool = True) -> list[Box]:
+    """The R-MAC regions (Tolias et al., ICLR 2016) of an H x W map, as (x, y, w, h) in cells.
+
+    At scale l = 1..L the regions are squares of side floor(2 min(H, W) / (l + 1)) placed on a
+    grid of l x l positions, plus `_long_side_extra_regions` more along the longer side, evenly
+    spread from edge to edge (about 40% overlap). Regions are listed scale by scale, row by row.
+    Squares that would be 0 cells wide (tiny maps at fine scales) are left out.
+
+    With include_global=True the first region is the whole map, because the common PyTorch
+    implementations (cirtorch) start the R-MAC sum from the global MAC vector. On a square map
+    the l = 1 region is the whole map too, so the whole map is counted twice, as there.
+    """
+    _check_size(height, width, "rmac_regions")
+    if isinstance(L, bool) or not isinstance(L, int) or L < 1:
+        raise PoolingError(f"rmac_regions: L (number of scales) must be an integer >= 1, got {L!r}")
+    extra = _long_side_extra_regions(height, width)
+    extra_x = extra if width > height else 0
+    extra_y = extra if height > width else 0
+    regions: list[Box] = [(0, 0, width, height)] if include_global else []
+    for level in range(1, L + 1):
+        side = (2 * min(height, width)) // (level + 1)
+        if side == 0:
+            break
+        xs = _grid_offsets(width, side, level + extra_x)
+        ys = _grid_offsets(height, side, level + extra_y)
+        regions.extend((x, y, side, side) for y in ys for x in xs)
+    return regions
+
+
+def rmac(x: Tensor, L: int = 3, eps: float = 1e-6) -> Tensor:
+    """Regional MAC (Tolias et al., ICLR 2016): (N, C, H, W) -> L2-normalised (N, C).
+
+    The MAC vector of every region of `rmac_regions(H, W, L)` (global region included) is
+    L2-normalised, the vectors are summed and the sum is L2-normalised. Summing normalised
+    regional vectors makes the dot product of two images a sum over all pairs of regions,
+    a cheap stand-in for cross-matching every region of one with every region of the other.
+    The paper also PCA-whitens each regional vector; that learned step comes with notebook 03.
+    """
+    x = _check_maps(x, "rmac")
+    total = torch.zeros(x.shape[:2], device=x.device, dtype=x.dtype)
+    for left, top, w, h in rmac_regions(x.shape[-2], x.shape[-1], L):
+        region_max = x[:, :, top:top + h, left:left + w].amax(dim=(-2, -1))
+        total += l2n(region_max, eps)
+    return l2n(total, eps)
+
+
+def integral_images(x: Tensor, alpha: float = 10.0) -> Tensor:
+    """Summed-area tables of x^alpha: (N, C, H, W) -> float64 (N, C, H + 1, W + 1).
+
+    table[n, c, i, j] = sum of x[n, c, :i, :j] ** alpha, so row 0 and column 0 are zero and the
+    sum over any box takes four look-ups (see `box_max_approx`). Negative values are clamped
+    to 0 first (ReLU maps are non-negative and x^alpha needs it for non-integer alpha).
+
+    Why float64: a box sum is a difference of large running totals, so in float32 (7 digits) a
+    box whose activations are weak next to the rest of the map loses all its digits; float64
+    keeps 16. It also fits x^alpha up to x ~ 1e30 for alpha = 10 (float32 overflows from
+    x ~ 7000). Rescaling each channel by its maximum before the power would avoid overflow too,
+    but then the tables are no longer the plain summed-area tables of x^alpha and the scale
+    must travel with them; float64 makes that unnecessary, and an overflow is reported.
+    Rescaling would not help the precision: the digits lost in the difference are relative.
+    Even in float64 a box is only resolved if its sum of x^alpha is above about
+    (H + W) * 2.2e-16 * (the running sums at its corners), i.e. if its maximum is above roughly
+    (4 (H + W) H W 2.2e-16)^(1/alpha) times the channel's maximum: about 9% for a 32 x 24 map
+    at alpha = 10, but 60% at alpha = 50. Weaker boxes come out as 0 (see `box_max_approx`).
+    That is why alpha stays near 10 although a larger alpha is closer to the max on paper.
+
+    The tables are stored channels-last in memory (same shape), so that gathering the four
+    corners of many boxes reads contiguous rows of C values.
+    """
+    x = _check_maps(x, "integral_images")
+    if not alpha > 0:
+        raise PoolingError(f"integral_images: alpha must be > 0, got {alpha}")
+    n, c, height, width = x.shape
+    tables = torch.zeros((n, height + 1, width + 1, c), dtype=torch.float64, device=x.device)
+    powered = tables[:, 1:, 1:]  # a view: the tables are built in place, leaving row/column 0 zero
+    powered.copy_(x.permute(0, 2, 3, 1)).clamp_(min=0).pow_(alpha)
+    powered.cumsum_(dim=2).cumsum_(dim=1)
+    if not torch.isfinite(tables[:, -1, -1]).all():
+        raise PoolingError(f"integral_images: sums of x ** {alpha} are not finite (largest activation "
+                           f"{x.max().item():.3g}): NaN in the maps, or float64 overflow; lower alpha")
+    return tables.permute(0, 3, 1, 2)
+
+
+def _boxes_tensor(boxes: Sequence[Box] | Tensor, height: int, width: int) -> Tensor:
+    """Boxes as a (B, 4) int64 tensor after checking each lies inside the H x W map."""
+    box_tensor = torch.as_tensor(boxes)
+    if box_tensor.numel() == 0:
+        return torch.zeros((0, 4), dtype=torch.int64)
+    if box_tensor.dim() != 2 or box_tensor.shape[1] != 4 or box_tensor.is_floating_point():
+        raise PoolingError(f"box_max_approx: boxes must be integer (x, y, w, h) rows, shape (B, 4); "
+                           f"got {box_tensor.dtype} of shape {tuple(box_tensor.shape)}")
+    box_tensor = box_tensor.to(torch.int64)
+    left, top, w, h = box_tensor.unbind(dim=1)
+    bad = (w < 1) | (h < 1) | (left < 0) | (top < 0) | (left + w > width) | (top + h > height)
+    if bad.any():
+        index = int(bad.nonzero()[0, 0])
+        raise PoolingError(f"box_max_approx: box {index} (x, y, w, h) = "
+                           f"{tuple(box_tensor[index].tolist())} is empty or not inside the "
+                           f"{height} x {width} map")
+    return box_tensor
+
+
+def box_max_approx(integral: Tensor, boxes: Sequence[Box] | Tensor, alpha: float = 10.0,
+                   mean: bool = False) -> Tensor:
+    """Approximate max-pooling of each box from integral images: (sum over box of x^alpha)^(1/alpha).
+
+    `integral` comes from `integral_images(x, alpha)` with the same alpha; `boxes` are
+    (x, y, w, h) in cells, a list of tuples or a (B, 4) integer tensor. Returns (N, B, C) for
+    tables of shape (N, C, H + 1, W + 1), or (B, C) for a single (C, H + 1, W + 1) table.
+
+    This is the generalised mean of Tolias et al. (ICLR 2016, Sec. 4): it approximates the
+    maximum and tends to it as alpha grows. With the paper's sum (mean=False) it overestimates:
+    max <= result <= area^(1/alpha) * max. With mean=True (divide by the box area first) it
+    underestimates: area^(-1/alpha) * max <= result <= max. The two differ by the factor
+    area^(1/alpha), the same for every channel of a box, so inside R-MAC, where each regional
+    vector is L2-normalised, the choice makes no difference.
+    A box whose sum is below the rounding error of its four look-ups gives 0 (an all-zero box
+    exactly 0, a weak one 0 instead of noise); `integral_images` says how weak that is.
+    All boxes are gathered at once: four look-ups per box and channel, whatever its size.
+    """
+    if not isinstance(integral, Tensor) or integral.dim() not in (3, 4):
+        raise PoolingError("box_max_approx: integral must be the (N, C, H + 1, W + 1) tensor "
+                           "returned by integral_images")
+    if integral.dim() == 3:
+        return box_max_approx(integral[None], boxes, alpha, mean)[0]
+    n, c, rows, cols = integral.shape
+    box_tensor = _boxes_tensor(boxes, rows - 1, cols - 1).to(integral.device)
+    left, top, w, h = box_tensor.unbind(dim=1)
+    right, bottom = left + w, top + h
+    corners = torch.stack([bottom * cols + right, top * cols + right,
+                           bottom * cols + left, top * cols + left])
+    # A free view when the tables are channels-last, as integral_images makes them.
+    flat = integral.permute(0, 2, 3, 1).reshape(n, rows * cols, c)
+    values = flat.index_select(1, corners.reshape(-1)).reshape(n, 4, -1, c)
+    box_sums = values[:, 0] - values[:, 1] - values[:, 2] + values[:, 3]
+    # Each look-up is a running sum of up to H + W rounded additions, so a box sum below this
+    # bound is indistinguishable from zero: call it zero rather than raise rounding noise to 1/alpha.
+    rounding_bound = (rows + cols) * torch.finfo(values.dtype).eps * values.sum(dim=1)
+    box_sums = torch.where(box_sums > rounding_bound, box_sums, torch.zeros_like(box_sums))
+    if mean:
+        box_sums = box_sums / (w * h).to(box_sums.dtype)[:, None]
+    return box_sums.pow(1.0 / alpha)
+
+
+def rmac_integral(x: Tensor, L: int = 3, alpha: float = 10.0, eps: float = 1e-6) -> Tensor:
+    """R-MAC with each regional max replaced by its integral-image approximation (`box_max_approx`).
+
+    Same regions, normalisations and sum as `rmac`; returns L2-normalised (N, C) in x's dtype.
+    """
+    x = _check_maps(x, "rmac_integral")
+    regions = rmac_regions(x.shape[-2], x.shape[-1], L)
+    regional = box_max_approx(integral_images(x, alpha), regions, alpha)
+    return l2n(l2n(regional, eps).sum(dim=1), eps).to(x.dtype)
+
+
+POOLINGS: dict[str, Callable[[Tensor], Tensor]] = {
+    "mac": lambda x: l2n(mac(x)),
+    "spoc": lambda x: l2n(spoc(x)),
+    "spoc-center": lambda x: l2n(spoc(x, center_prior=True)),
+    "gem": lambda x: l2n(gem(x, p=3.0)),
+    "rmac": lambda x: rmac(x, L=3),
+    "rmac-integral": lambda x: rmac_integral(x, L=3, alpha=10.0),
+}
+"""Every pooling method by name, each mapping (N, C, H, W) to L2-normalised (N, C) descriptors."""
+
+
+def pool(name: str, x: Tensor) -> Tensor:
+    """Apply the pooling method called `name` (a key of POOLINGS) to feature maps x."""
+    try:
+        method = POOLINGS[name]
+    except (KeyError, TypeError):
+        raise UnknownPoolingError(f"unknown pooling method {name!r}; valid names: "
+                                  f"{', '.join(POOLINGS)}") from None
+    return method(x)
+
+
+class L2N(nn.Module):
+    """L2 normalisation of descriptors along the last dimension."""
+
+    def __init__(self, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        return l2n(x, self.eps)
+
+
+class MAC(nn.Module):
+    """Max pooling over the whole map, (N, C, H, W) -> (N, C)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return mac(x)
+
+
+class SPoC(nn.Module):
+    """Sum pooling, optionally with the Gaussian centre prior, (N, C, H, W) -> (N, C)."""
+
+    def __init__(self, center_prior: bool = False, sigma: float | None = None):
+        super().__init__()
+        self.center_prior = center_prior
+        self.sigma = sigma
+
+    def forward(self, x: Tensor) -> Tensor:
+        return spoc(x, center_prior=self.center_prior, sigma=self.sigma)
+
+    def extra_repr(self) -> str:
+        return f"center_prior={self.center_prior}, sigma={self.sigma}"
+
+
+class GeM(nn.Module):
+    """Generalised mean pooling with a learnable exponent p, (N, C, H, W) -> (N, C)."""
+
+    def __init__(self, p: float = 3.0, eps: float = 1e-6, learnable: bool = True):
+        super().__init__()
+        initial_p = torch.tensor([float(p)])
+        if learnable:
+            self.p = nn.Parameter(initial_p)
+        else:
+            self.register_buffer("p", initial_p)
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        return gem(x, p=self.p, eps=self.eps)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p.item():.4f}, eps={self.eps}"
+
+
+class RMAC(nn.Module):
+    """Regional MAC over L scales, (N, C, H, W) -> L2-normalised (N, C)."""
+
+    def __init__(self, L: int = 3, eps: float = 1e-6):
+        super().__init__()
+        self.L = L
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        return rmac(x, L=self.L, eps=self.eps)
+
+    def extra_repr(self) -> str:
+        return f"L={self.L}"
