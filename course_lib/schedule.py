@@ -520,8 +520,10 @@ def _format_duration(delta: pd.Timedelta) -> str:
 def _relative(moment: pd.Timestamp, now: pd.Timestamp) -> str:
     """'tomorrow, 12 h 30 min from now', '2 days 5 h from now', 'yesterday, 18 h ago'.
     today/tomorrow/yesterday are calendar days in the schedule's zone, which matters around midnight."""
+    if moment == now:
+        return "now"
     day = {0: "today, ", 1: "tomorrow, ", -1: "yesterday, "}.get((moment.date() - now.date()).days, "")
-    if moment >= now:
+    if moment > now:
         return f"{day}{_format_duration(moment - now)} from now"
     return f"{day}{_format_duration(now - moment)} ago"
 
@@ -749,7 +751,7 @@ def to_ics(schedule: Schedule | str | Path | None = None, stamp: datetime | None
         event.add("dtstamp", stamp)
         event.add("dtstart", r.start.to_pydatetime())
         event.add("dtend", r.end.to_pydatetime())
-        event.add("summary", r.title if r.kind != NO_CLASS else f"No class ({r.title})")
+        event.add("summary", _session_summary(r.kind, r.title))
         event.add("categories", [r.kind])
         event.add("description", f"{schedule.course}, {schedule.term}: {r.kind}")
         if r.kind == NO_CLASS:
@@ -773,6 +775,12 @@ def to_ics(schedule: Schedule | str | Path | None = None, stamp: datetime | None
         calendar.add_component(event)
     calendar.add_missing_timezones()
     return calendar.to_ical()
+
+
+def _session_summary(kind: str, title: str) -> str:
+    if kind == NO_CLASS and not title.lower().startswith("no class"):
+        return f"No class: {title}"
+    return title
 
 
 def _uid(what: str, moment: pd.Timestamp, kind: str, title: str) -> str:
@@ -1092,7 +1100,7 @@ def assign_paper_talks(data: CourseData, schedule: Schedule, accept_late: bool =
     claims = accepted_claims(data, schedule, accept_late)
     papers = data.papers.set_index("id")
     claims = claims.assign(topic_rank=[TOPICS.index(papers.at[p, "topic"]) for p in claims.paper_id])
-    talks_of = {sid: group.sort_values(["topic_rank", "declared_at", "line"]).paper_id.tolist()
+    talks_of = {sid: group.sort_values(["topic_rank", "declared_at", "paper_id"]).paper_id.tolist()
                 for sid, group in claims.groupby("student_id")}
     order = _draw_order(talks_of, schedule.term_start.isoformat())
     most = max((len(t) for t in talks_of.values()), default=0)
@@ -1196,6 +1204,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rebase", metavar="DATE", help="move the schedule to a term starting on DATE")
     parser.add_argument("--holiday", metavar="DATE", action="append", default=[],
                         help="a holiday of the new term (with --rebase; repeat for more)")
+    parser.add_argument("--term", metavar="NAME", help="name of the new term (with --rebase), e.g. 'Spring 2017'")
     parser.add_argument("--output", metavar="FILE", help="where --rebase writes the new schedule.md (a new file)")
     parser.add_argument("--schedule", metavar="FILE", help="schedule.md to use (default: the repository's)")
     parser.add_argument("--data", metavar="DIR", help="folder with students.csv, teams.csv, paper_claims.csv "
@@ -1210,8 +1219,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rebase and not args.output:
         parser.error("--rebase needs --output FILE (the new schedule.md; the old one is left as it is)")
-    if args.holiday and not args.rebase:
-        parser.error("--holiday goes with --rebase")
+    if (args.holiday or args.term) and not args.rebase:
+        parser.error("--holiday and --term go with --rebase")
     schedule_path = Path(args.schedule) if args.schedule else DEFAULT_SCHEDULE
     if not schedule_path.is_file():
         print(_missing_message(schedule_path, "schedule.md", args.schedule is None), file=sys.stderr)
@@ -1230,7 +1239,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {count} events ({len(schedule.sessions)} sessions, {len(schedule.deadlines)} deadlines) "
                   f"to {args.ics}")
         if args.rebase:
-            moved = rebase(schedule, args.rebase, args.holiday)
+            moved = rebase(schedule, args.rebase, args.holiday, term=args.term)
             write_schedule(moved, args.output)
             print(f"wrote the schedule for {moved.term} (term start {moved.term_start}, "
                   f"{len(moved.sessions)} sessions) to {args.output}")
