@@ -172,6 +172,9 @@ def _validate_manifest(spec, where: str) -> None:
         for k in ("name", "url", "path", "sha256", "size"):
             if k not in entry:
                 raise DatasetFormatError(f"{where}: files[{i}] has no {k!r}")
+        if Path(entry["path"]).name != entry["name"]:
+            raise DatasetFormatError(f"{where}: files[{i}].path must end in its name {entry['name']!r}, "
+                                     f"so that 'put <name> into <folder>' instructions are right")
         sha = entry["sha256"]
         if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", str(sha)):
             raise DatasetFormatError(f"{where}: files[{i}].sha256 must be 64 lowercase hex digits or null")
@@ -184,7 +187,8 @@ def is_available(name: str, root: str | os.PathLike | None = None) -> bool:
     """Whether a registered dataset is already on this machine (no network access)."""
     cache = Path(root).expanduser() if root is not None else config.datasets_dir()
     if name == "mini":
-        return any(completed(p) is not None for p in cache.glob("mini-v*"))
+        mini = importlib.import_module("course_lib.mini")
+        return (cache / f"mini-v{mini.MINI_VERSION}" / "build_info.json").is_file()
     spec = load_manifest(name)
     return all(_file_ready(entry, cache) for entry in spec["files"])
 
@@ -256,7 +260,7 @@ def _extract_archive(spec: dict, entry: dict, archive: Path, target: Path, trust
         extract(archive, target, prepare=_rotate_upright(rotations) if rotations else None,
                 record={"sha256": _expected_sha(entry, trust_file.parent), "url": entry["url"]}, replace=True)
     except UnsafeArchiveError:
-        raise
+        raise  # kept on disk for inspection: it is what the server really sent
     except ArchiveError as err:
         # A damaged first download must not stay the trusted reference, nor block the next try.
         TrustStore(trust_file).forget(entry["url"])
@@ -423,7 +427,9 @@ def _read_revisited(spec: dict, cache: Path) -> RetrievalDataset:
             ids[level] = [new_id[i] for i in values if i in new_id]
         gnd.append(ids)
         bbx = entry.get("bbx")
-        bboxes.append(tuple(float(v) for v in bbx) if bbx is not None and len(bbx) == 4 else None)
+        if bbx is not None and len(bbx) != 4:
+            raise DatasetFormatError(f"{gnd_path}: gnd[{q}]['bbx'] must hold 4 numbers (x1, y1, x2, y2)")
+        bboxes.append(tuple(float(v) for v in bbx) if bbx is not None else None)
     notes = [f"skipped {len(skipped)} known corrupted images"] if skipped else []
     return RetrievalDataset(name=spec["name"], root=cache / spec["name"], images=images, queries=queries,
                             bboxes=bboxes, gnd=gnd, protocol="revisited",
@@ -636,10 +642,11 @@ def load_folder(folder: str | os.PathLike, name: str | None = None, protocol: st
 
     ground_truth.json: {"queries": [{"query": "queries/a.jpg", "bbox": [x1, y1, x2, y2],
     "positives": ["images/b.jpg", ...], "junk": [...]}, ...]}, paths relative to the
-    folder; "bbox", "junk" and "name" (a label for the query) are optional. "easy"/"hard" lists instead of "positives"
-    select the revisited protocol. A query may be a database image (images/...):
-    then it is left out of its own results, as in Holidays. Every problem raises
-    DatasetFormatError naming the file, the JSON location and what is wrong.
+    folder; "bbox", "junk" and "name" (a label for the query) are optional. "easy"/"hard"
+    lists instead of "positives" select the revisited protocol. A query may be a
+    database image (images/...): then it is left out of its own results, as in
+    Holidays. Every problem raises DatasetFormatError naming the file, the JSON
+    location and what is wrong; a query without positives is allowed, with a warning.
     """
     folder = Path(folder).expanduser()
     gt_path = folder / "ground_truth.json"
@@ -655,7 +662,8 @@ def load_folder(folder: str | os.PathLike, name: str | None = None, protocol: st
     try:
         data = json.loads(gt_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise DatasetFormatError(f"{gt_path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+        raise DatasetFormatError(
+            f"{gt_path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
     except UnicodeDecodeError:
         raise DatasetFormatError(f"{gt_path}: not UTF-8 text") from None
     if not isinstance(data, dict) or not isinstance(data.get("queries"), list):

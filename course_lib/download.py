@@ -139,7 +139,8 @@ def _verified_hash(path: Path, expected: str | None, recorded: bool, trust_file,
                    consequence: str = "") -> str:
     actual = sha256_of(path)
     if expected is not None and actual != expected:
-        how = f" (recorded at its first download in {trust_file})" if recorded else ""
+        how = (f" (recorded at its first download in {trust_file}: if the publisher really changed the file, "
+               f"delete that entry)") if recorded else ""
         raise ChecksumMismatch(f"sha256 mismatch for {label}: expected {expected}{how}, got {actual}{consequence}")
     return actual
 

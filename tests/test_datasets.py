@@ -489,7 +489,8 @@ BAD_GROUND_TRUTH = [
      "queries[0].junk[0]: 'images/a.jpg' is also in positives"),
     ({"query": Q, "easy": ["images/a.jpg"], "hard": ["images/a.jpg"]},
      "queries[0].hard[0]: 'images/a.jpg' is also in easy"),
-    ({"query": Q, "positives": "images/a.jpg"}, 'queries[0].positives: expected a list of image paths, got "images/a.jpg"'),
+    ({"query": Q, "positives": "images/a.jpg"},
+     'queries[0].positives: expected a list of image paths, got "images/a.jpg"'),
     ({"query": Q, "positives": ["../outside.jpg"]}, "queries[0].positives[0]: '../outside.jpg' points outside"),
     ({"query": Q, "positives": ["/etc/passwd"]}, "queries[0].positives[0]: '/etc/passwd' must be relative"),
     ({"query": "queries/nope.jpg", "positives": []}, "queries[0].query: 'queries/nope.jpg' does not exist"),
@@ -547,7 +548,7 @@ def test_same_query_image_with_two_boxes_is_fine(folder):
 
 def test_invalid_json_gives_line_and_column(folder):
     (folder / "ground_truth.json").write_text('{"queries": [\n  {"query": "queries/q1.jpg",\n   "positives": [}\n]}')
-    with pytest.raises(DatasetFormatError, match=r"ground_truth.json: invalid JSON at line 3, column 18: Expecting value"):
+    with pytest.raises(DatasetFormatError, match=r"ground_truth.json: invalid JSON at line 3, column 18: Expecting"):
         load_folder(folder)
 
 
