@@ -232,12 +232,11 @@ def _transfer(source: str, part: Path, size: int | None, opener, connect_timeout
     """Append the rest of `source` to `part`, resuming from its current length when possible."""
     scheme = urllib.parse.urlsplit(source).scheme
     offset = part.stat().st_size if part.exists() else 0
-    if size is not None and offset >= size:
-        if offset == size:
-            return  # complete already; verification decides whether it is right
+    if size is not None and offset == size:
+        return  # complete already; verification decides whether it is right
+    if offset and ((size is not None and offset > size) or scheme not in ("http", "https")):
+        part.unlink()  # longer than the file, or FTP (urllib cannot resume it): start again
         offset = 0
-    if offset and scheme not in ("http", "https"):
-        offset = 0  # FTP resume is not supported by urllib: start again
     headers = {"User-Agent": _user_agent()}
     if offset:
         headers["Range"] = f"bytes={offset}-"

@@ -196,6 +196,14 @@ def test_partial_file_longer_than_the_remote_one_starts_again(server, tmp_path):
     assert dest.read_bytes() == b"0123456789"
 
 
+def test_partial_file_longer_than_the_published_size_starts_again(server, tmp_path):
+    server.files["/small.bin"] = b"0123456789"
+    dest = tmp_path / "small.bin"
+    dest.with_name("small.bin.part").write_bytes(b"x" * 50)
+    download(server.url("/small.bin"), dest, size=10, progress=False)
+    assert dest.read_bytes() == b"0123456789" and server.requests == [("/small.bin", None)]
+
+
 def test_stalled_transfer_times_out_instead_of_hanging(server, tmp_path):
     server.files["/slow.bin"] = BIG
     server.stall.add("/slow.bin")
