@@ -11,6 +11,7 @@ includes building the integral images, so it is what a notebook pays for one new
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -20,6 +21,18 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.pooling import box_max_approx, integral_images, rmac_regions
+
+
+def cpu_name() -> str:
+    """The processor's model name where Linux tells it, else what the platform module knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def parse_map_size(text: str) -> tuple[int, int, int]:
@@ -111,7 +124,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     print(f"torch {torch.__version__.split('+')[0]}, {torch.get_num_threads()} threads, "
-          f"{platform.processor() or platform.machine()}; alpha = {args.alpha:g}, "
+          f"{len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} "
+          f"usable cores, {cpu_name()}; alpha = {args.alpha:g}, "
           f"median of {args.repeats} repeats; integral time includes building the tables")
     print("rel. error: |approx - max| / |max| per box vector (sum version overestimates, "
           "<= area^(1/alpha)); 1 - cos: after L2 normalisation, as R-MAC uses it")
