@@ -139,7 +139,7 @@ MALFORMED = {
     "bad deadline time": (("| 2016-10-03", session_row("2016-10-03", "Mon", "24:00", "team-declaration", "D")),
                           "bad deadline time '24:00' (expected HH:MM, 24-hour)"),
     "in-class deadline on a day without class": (
-        ("| 2016-10-18 | Tue | class", session_row("2016-09-15", "Thu", "class", "in-class", "Declared papers discussed")),
+        ("| 2016-10-18 | Tue | class", session_row("2016-09-15", "Thu", "class", "in-class", "Papers discussed")),
         "due at class on 2016-09-15, but no class meets that day"),
     "bad session time": (("| 2016-10-25", session_row("2016-10-25", "Tue", "14:00-1515", "exam", "Exam")),
                          "bad time '1515' (expected HH:MM, 24-hour)"),
@@ -180,7 +180,8 @@ def test_two_sessions_on_one_slot_names_both_lines():
     with pytest.raises(ScheduleError) as raised:
         sched.parse_schedule("\n".join(lines))
     message = str(raised.value)
-    assert message.startswith(f"schedule.md:{number + 1}: two sessions on one slot: this one overlaps line {number}")
+    assert message.startswith(f"schedule.md:{number + 1}: two sessions on one slot: "
+                              f"this one overlaps line {number}")
     # Back to back is fine: 15:15 is when the exam ends.
     lines[number] = session_row("2016-10-25", "Tue", "15:15-16:00", "lecture", "Extra")
     assert len(sched.parse_schedule("\n".join(lines)).sessions) == len(sched.load_schedule(SCHEDULE_MD).sessions) + 1
@@ -608,6 +609,9 @@ def test_paper_talk_assignment_is_fair(tmp_path, course, seed, n_students):
     claims.sample(frac=1, random_state=seed).to_csv(tmp_path / "paper_claims.csv", index=False)
     reread = sched.load_course_data(planted["dir"], planted["papers"], course)
     pd.testing.assert_frame_equal(sched.assign_paper_talks(reread, course), talks)
+    # Late claims are left out unless the instructor accepts them; then they are scheduled too.
+    with_late = sched.assign_paper_talks(data, course, accept_late=True)
+    assert len(with_late) == len(talks) + 3 and len(talks) == planted["accepted"]
     next_year = sched.rebase(course, "2017-09-01")
     assert list(sched.assign_paper_talks(data, next_year).student_id) != list(talks.student_id)
 
@@ -693,9 +697,25 @@ def test_missing_repository_files_are_said_in_one_line(tmp_path, monkeypatch, ca
     assert "schedule.md not found" in capsys.readouterr().err
 
 
-def test_cli_rejects_an_unreadable_now(capsys):
+def test_cli_errors_are_one_line(tmp_path, capsys):
     assert sched.main(["--now", "tomorrow"]) == 2
-    assert "cannot read 'tomorrow'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot read 'tomorrow'" in err and err.count("\n") == 1
+    assert sched.main(["--ics", str(tmp_path / "no such folder" / "course.ics")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    with pytest.raises(SystemExit) as raised:
+        sched.main(["--holiday", "2017-03-09"])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert "--holiday and --term go with --rebase" in err and err.count("\n") == 1
+
+
+def test_unparsable_csv_names_the_file(tmp_path, course):
+    planted = make_class(tmp_path, 7, 30)
+    with (tmp_path / "teams.csv").open("a") as f:
+        f.write('team-99,2016001,2016-10-01T10:00,"an extra field"\n')
+    with pytest.raises(ScheduleError, match=r"teams.csv: cannot read as CSV: .*Expected 3 fields"):
+        sched.load_course_data(planted["dir"], planted["papers"], course)
 
 
 def test_cli_prints_the_assignment(tmp_path, capsys):
