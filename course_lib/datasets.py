@@ -3,7 +3,7 @@
 Every dataset, from the embedded `mini` to the revisited Oxford/Paris, becomes a
 `RetrievalDataset`: database image paths, query image paths with optional query
 boxes, and per-query ground truth in the revisited Oxford/Paris structure.
-Real datasets download on demand as their manifest in data/datasets/ says; a
+Real datasets download on demand as their manifest in course_lib/manifests/ says; a
 folder in the documented custom format ("bring your own") loads from anywhere.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 PROTOCOLS = ("revisited", "oxford", "holidays", "ukbench", "custom")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
-MANIFEST_DIR = Path(__file__).resolve().parent.parent / "data" / "datasets"
+MANIFEST_DIR = Path(__file__).resolve().parent / "manifests"
 TRUST_FILE = "trusted_sha256.json"  # trust-on-first-use record, at the top of the datasets cache
 
 # Sizes as stated by the publishers (dataset pages and papers cited in each manifest).
@@ -118,7 +118,7 @@ def load_dataset(name_or_path: str | os.PathLike, download: bool = True, root: s
         DatasetNotAvailable). Files are verified, resumable and written atomically.
     root: cache folder for datasets; default `config.datasets_dir()` ($COURSE_LIB_HOME).
     manifest: use this manifest (a dict or a JSON file) instead of the one in
-        data/datasets/, e.g. to fetch from a mirror or a local test server.
+        course_lib/manifests/, e.g. to fetch from a mirror or a local test server.
     """
     cache = Path(root).expanduser() if root is not None else config.datasets_dir()
     key = os.fspath(name_or_path)
@@ -142,7 +142,7 @@ def load_dataset(name_or_path: str | os.PathLike, download: bool = True, root: s
 
 
 def load_manifest(name_or_path: str | os.PathLike) -> dict:
-    """The manifest of a registered dataset (data/datasets/<name>.json), or of a given JSON file."""
+    """The manifest of a registered dataset (course_lib/manifests/<name>.json), or of a given JSON file."""
     text = os.fspath(name_or_path)
     path = Path(text) if text.endswith(".json") else MANIFEST_DIR / f"{text}.json"
     if not path.is_file():
