@@ -92,6 +92,29 @@ def _collate(items):
     return ids, torch.stack([t for _, t in items])
 
 
+def resolve_method(spec: str, backbone, default_tap: str | None = None) -> tuple[str, str]:
+    """(pooling, tap) for a method name.
+
+    "gem" pools the default conv map (the backbone's last conv layer unless
+    `default_tap` says otherwise); "gem@blocks5" pools another conv layer; a fully
+    connected tap's name alone ("fc7", "pool") or "code@fc7" is that activation, the
+    neural code of Babenko et al.
+    """
+    name, _, tap = spec.partition("@")
+    if not tap and name in backbone.taps and backbone.taps[name].kind == "fc":
+        name, tap = FC_DESCRIPTOR, name
+    tap = tap or default_tap or backbone.default_conv
+    info = backbone.taps.get(tap)
+    if info is None:
+        raise ValueError(f"method {spec!r}: backbone {backbone.name} has no tap {tap!r}; "
+                         f"taps: {', '.join(backbone.taps)}")
+    if info.kind == "fc" and name != FC_DESCRIPTOR:
+        raise ValueError(f"method {spec!r}: tap {tap!r} is fully connected, use {tap!r} or '{FC_DESCRIPTOR}@{tap}'")
+    if info.kind == "conv" and name not in POOLINGS:
+        raise ValueError(f"method {spec!r}: unknown pooling {name!r}; choose from: {', '.join(POOLINGS)}")
+    return name, tap
+
+
 @torch.inference_mode()
 def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side: int | None = 512,
                     bboxes=None, scales: Sequence[float] = (1.0,), tap: str | None = None,
@@ -99,28 +122,20 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
                     progress: bool | str = True) -> dict[str, np.ndarray]:
     """L2-normalised global descriptors of images, one (N, D) array per method.
 
-    methods: pooling names from `course_lib.pooling.POOLINGS` applied to the conv map
-    at `tap` (default: the backbone's last conv layer); for a fully connected tap
-    (e.g. "fc7", "pool") the only method is "code": the activation itself, L2-normalised.
+    methods: see `resolve_method`: pooling names from `course_lib.pooling.POOLINGS`,
+    optionally "@tap" for another layer, or a fully connected tap's name. All methods
+    share one forward pass per batch, however many layers they read.
     scales: multi-scale extraction as in Radenovic et al.: the image is resized by each
     factor, pooled, and the descriptors are summed and L2-normalised.
     """
-    tap = tap or backbone.default_conv
-    info = backbone.taps.get(tap)
-    if info is None:
-        raise ValueError(f"backbone {backbone.name} has no tap {tap!r}; taps: {', '.join(backbone.taps)}")
     methods = list(methods)
-    if info.kind == "fc" and methods != [FC_DESCRIPTOR]:
-        raise ValueError(f"tap {tap!r} is fully connected: its only method is {FC_DESCRIPTOR!r}, not {methods}")
-    if info.kind == "conv":
-        for m in methods:
-            if m not in POOLINGS:
-                raise ValueError(f"unknown pooling {m!r}; choose from: {', '.join(POOLINGS)}")
+    resolved = {m: resolve_method(m, backbone, tap) for m in methods}
+    taps = tuple(dict.fromkeys(t for _, t in resolved.values()))
     device = torch.device(device) if device is not None else next(backbone.parameters()).device
     if num_workers is None:
         num_workers = 0 if device.type == "cpu" else min(4, os.cpu_count() or 1)
     n = len(paths)
-    out = {m: np.zeros((n, info.dim), dtype=np.float32) for m in methods}
+    out = {m: np.zeros((n, backbone.taps[t].dim), dtype=np.float32) for m, (_, t) in resolved.items()}
     if n == 0:
         return out
     loader = torch.utils.data.DataLoader(
@@ -134,9 +149,9 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
             for s in scales:
                 x = batch if s == 1 else F.interpolate(batch, scale_factor=s, mode="bilinear",
                                                        align_corners=False, antialias=True)
-                act = backbone(x, (tap,))[tap]
-                for m in methods:
-                    d = F.normalize(act, dim=1) if info.kind == "fc" else pool(m, act)
+                acts = backbone(x, taps)
+                for m, (name, t) in resolved.items():
+                    d = F.normalize(acts[t], dim=1) if name == FC_DESCRIPTOR else pool(name, acts[t])
                     summed[m] = summed[m] + d if m in summed else d
             for m in methods:
                 out[m][ids] = F.normalize(summed[m], dim=1).float().cpu().numpy()
@@ -190,9 +205,11 @@ def extract_descriptors(dataset, backbone, methods: Sequence[str] = ("mac", "spo
     protocol). Datasets whose queries are database images (Holidays, UKBench) reuse the
     database descriptors instead of extracting twice.
     """
-    tap = tap or backbone.default_conv
     methods = list(methods)
-    keys = {m: cache_key(dataset, backbone.name, tap, m, image_size, scales) for m in methods}
+    keys = {}
+    for m in methods:
+        pooling, layer = resolve_method(m, backbone, tap)
+        keys[m] = cache_key(dataset, backbone.name, layer, pooling, image_size, scales)
     db: dict[str, np.ndarray] = {}
     queries: dict[str, np.ndarray] = {}
     missing = []

@@ -1,0 +1,109 @@
+"""Extraction: batched = per-image, one pass serves every method and layer, and the cache is keyed right."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from course_lib import pooling
+from course_lib.datasets import load_folder
+from course_lib.features import describe_images, extract_descriptors, image_tensor, resolve_method
+from course_lib.models import load_backbone
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return load_backbone()
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    """A small dataset folder of real photos (skimage/sklearn), two sizes, one query with a box."""
+    import json
+
+    import skimage.data as sd
+    rng = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "queries").mkdir()
+    photos = [sd.astronaut(), sd.coffee(), sd.chelsea(), sd.rocket()]
+    names = []
+    for i, arr in enumerate(photos):
+        for j, size in enumerate([(200, 150), (160, 160)]):
+            img = Image.fromarray(arr).resize(size)
+            names.append(f"images/{i}_{j}.png")
+            img.save(tmp_path / names[-1])
+    Image.fromarray(photos[0]).save(tmp_path / "queries/q.png")
+    gt = {"queries": [{"query": "queries/q.png", "bbox": [100, 20, 400, 300],
+                       "positives": ["images/0_0.png", "images/0_1.png"]}]}
+    (tmp_path / "ground_truth.json").write_text(json.dumps(gt))
+    rng.shuffle(names)
+    return tmp_path
+
+
+def test_batched_extraction_equals_one_image_at_a_time(folder, backbone):
+    ds = load_folder(folder)
+    batched = describe_images(ds.images, backbone, ["gem", "mac"], max_side=160, batch_size=8, progress=False)
+    single = describe_images(ds.images, backbone, ["gem", "mac"], max_side=160, batch_size=1, progress=False)
+    for m in ("gem", "mac"):
+        np.testing.assert_allclose(batched[m], single[m], atol=1e-5)
+        np.testing.assert_allclose(np.linalg.norm(batched[m], axis=1), 1, atol=1e-5)
+
+
+def test_descriptor_is_pooling_of_the_feature_map(folder, backbone):
+    ds = load_folder(folder)
+    got = describe_images(ds.images[:1], backbone, ["rmac", "pool", "gem@blocks5"], max_side=160, progress=False)
+    with torch.no_grad():
+        acts = backbone(image_tensor(ds.images[0], 160)[None], ("head", "pool", "blocks5"))
+    np.testing.assert_allclose(got["rmac"], pooling.rmac(acts["head"]).numpy(), atol=1e-5)
+    np.testing.assert_allclose(got["gem@blocks5"], pooling.gem(acts["blocks5"]).div(
+        pooling.gem(acts["blocks5"]).norm()).numpy(), atol=1e-5)
+    np.testing.assert_allclose(got["pool"], torch.nn.functional.normalize(acts["pool"]).numpy(), atol=1e-5)
+    assert got["gem@blocks5"].shape == (1, 320)
+
+
+def test_method_names(backbone):
+    assert resolve_method("gem", backbone) == ("gem", "head")
+    assert resolve_method("pool", backbone) == ("code", "pool")
+    assert resolve_method("mac@blocks4", backbone) == ("mac", "blocks4")
+    with pytest.raises(ValueError, match="unknown pooling 'max'"):
+        resolve_method("max", backbone)
+    with pytest.raises(ValueError, match="fully connected"):
+        resolve_method("gem@pool", backbone)
+    with pytest.raises(ValueError, match="no tap 'fc7'"):
+        resolve_method("gem@fc7", backbone)
+
+
+def test_queries_are_cropped_to_their_box(folder, backbone):
+    ds = load_folder(folder)
+    d = extract_descriptors(ds, backbone, ["gem"], image_size=160, cache=False, progress=False)
+    crop = describe_images([ds.queries[0]], backbone, ["gem"], max_side=160, bboxes=[ds.bboxes[0]], progress=False)
+    whole = describe_images([ds.queries[0]], backbone, ["gem"], max_side=160, progress=False)
+    np.testing.assert_allclose(d.queries["gem"], crop["gem"], atol=1e-5)
+    assert not np.allclose(d.queries["gem"], whole["gem"], atol=1e-3)
+
+
+def test_cache_reuses_and_invalidates(folder, backbone, tmp_path, monkeypatch):
+    import course_lib.features as features
+
+    ds = load_folder(folder)
+    first = extract_descriptors(ds, backbone, ["gem", "mac"], image_size=160, cache_dir=tmp_path / "c", progress=False)
+    calls = []
+    real = features.describe_images
+    monkeypatch.setattr(features, "describe_images", lambda *a, **k: calls.append(k["methods"]) or real(*a, **k))
+    again = extract_descriptors(ds, backbone, ["gem", "mac"], image_size=160, cache_dir=tmp_path / "c", progress=False)
+    assert calls == []
+    np.testing.assert_array_equal(first.db["gem"], again.db["gem"])
+    extract_descriptors(ds, backbone, ["gem", "spoc"], image_size=160, cache_dir=tmp_path / "c", progress=False)
+    assert calls == [["spoc"], ["spoc"]]  # only the new method, for database and queries
+    extract_descriptors(ds, backbone, ["gem"], image_size=128, cache_dir=tmp_path / "c", progress=False)
+    assert calls[-1] == ["gem"]  # another image size is another key
+    Image.new("RGB", (200, 150), "white").save(ds.images[0])  # an image changed on disk
+    extract_descriptors(ds, backbone, ["gem"], image_size=160, cache_dir=tmp_path / "c", progress=False)
+    assert len(calls) == 6
+
+
+def test_multiscale_differs_and_is_normalised(folder, backbone):
+    ds = load_folder(folder)
+    one = describe_images(ds.images[:2], backbone, ["gem"], max_side=160, progress=False)["gem"]
+    multi = describe_images(ds.images[:2], backbone, ["gem"], max_side=160, scales=(1, 0.7071), progress=False)["gem"]
+    np.testing.assert_allclose(np.linalg.norm(multi, axis=1), 1, atol=1e-5)
+    assert 0.9 < float((one * multi).sum(1).min()) < 0.99999
