@@ -55,7 +55,7 @@ from PIL import Image, ImageFilter
 
 from .images import load_image
 
-MINI_VERSION = 1
+MINI_VERSION = 2
 MAX_SIDE = 640          # longer side of every image written
 MIN_SIDE = 160          # smallest longer side of a database view
 MAX_UPSAMPLING = 3.0    # views enlarge source pixels about this much at most
@@ -461,9 +461,9 @@ def _jpeg_quality(rng, strong: bool) -> int:
 def plan_easy(t: _Target, name: str, rng) -> View:
     rotation = rng.uniform(-4, 4)
     perspective = rng.uniform(0, 0.06)
-    quad = _context_window(t, rng, (1.3, 2.2), rotation=rotation, perspective=perspective,
+    quad = _context_window(t, rng, (1.2, 1.8), rotation=rotation, perspective=perspective,
                            near_side=rng.choice(["left", "right", "top", "bottom"]))
-    size = _view_size(quad, _long_side_for_scale(quad, t, rng.uniform(0.7, 1.4)))
+    size = _view_size(quad, _long_side_for_scale(quad, t, rng.uniform(0.6, 1.2)))
     return View(t.photo, quad, size, "near view", name, perspective, rotation, _mild_lighting(rng),
                 _jpeg_quality(rng, False))
 
@@ -474,7 +474,7 @@ def plan_perspective(t: _Target, name: str, rng) -> View:
     near_side = rng.choice(["left", "right", "top", "bottom"])
     quad = _context_window(t, rng, (1.2, 1.5), rotation=rotation, perspective=perspective, near_side=near_side)
     squash = 1 - perspective / 2 if near_side in ("left", "right") else 1 / (1 - perspective / 2)
-    size = _view_size(quad, _long_side_for_scale(quad, t, rng.uniform(0.7, 1.3)), squash)
+    size = _view_size(quad, _long_side_for_scale(quad, t, rng.uniform(0.6, 1.2)), squash)
     return View(t.photo, quad, size, "strong perspective and rotation", name, perspective, rotation,
                 _mild_lighting(rng), _jpeg_quality(rng, False))
 
@@ -505,7 +505,7 @@ def plan_scale(t: _Target, name: str, rng) -> View:
 def plan_occlusion(t: _Target, name: str, rng, occluder_photo: str, occluder_quad: np.ndarray) -> View:
     rotation = rng.uniform(-4, 4)
     quad = _context_window(t, rng, (1.2, 1.6), rotation=rotation)
-    size = _view_size(quad, _long_side_for_scale(quad, t, rng.uniform(0.7, 1.3)))
+    size = _view_size(quad, _long_side_for_scale(quad, t, rng.uniform(0.6, 1.2)))
     view = View(t.photo, quad, size, "heavy occlusion", name, rotation=rotation,
                 lighting=_mild_lighting(rng), jpeg_quality=_jpeg_quality(rng, False))
     corners = apply_homography(view.photo_to_view(), np.array(
@@ -532,8 +532,8 @@ def plan_occlusion(t: _Target, name: str, rng, occluder_photo: str, occluder_qua
 
 def plan_lighting(t: _Target, name: str, rng) -> View:
     rotation = rng.uniform(-4, 4)
-    quad = _context_window(t, rng, (1.3, 2.0), rotation=rotation)
-    size = _view_size(quad, _long_side_for_scale(quad, t, rng.uniform(0.7, 1.3)))
+    quad = _context_window(t, rng, (1.2, 1.8), rotation=rotation)
+    size = _view_size(quad, _long_side_for_scale(quad, t, rng.uniform(0.6, 1.2)))
     return View(t.photo, quad, size, "strong lighting change", name, rotation=rotation,
                 lighting=_strong_lighting(rng), jpeg_quality=_jpeg_quality(rng, True))
 
@@ -552,7 +552,7 @@ def plan_next_to(t: _Target, name: str, rng) -> View | None:
             for offset in np.linspace(0.5, 1.2, 15):
                 centre = (cx + dx * offset * (bw + ww) / 2, cy + dy * offset * (bh + wh) / 2)
                 quad = fit_inside(window(centre, ww, wh), *t.photo_size)
-                size = _view_size(quad, min(MAX_SIDE, max(MIN_SIDE, MAX_UPSAMPLING * 0.5 * _window_long_side(quad))))
+                size = _view_size(quad, _long_side_for_scale(quad, t, 1.0))
                 view = View(t.photo, quad, size, "beside the object", name, lighting=_mild_lighting(rng),
                             jpeg_quality=_jpeg_quality(rng, False))
                 if 0.05 <= visibility(view, t.box, (bw, bh)).visible <= 0.2:
@@ -569,7 +569,7 @@ def plan_away(photo: str, photo_size: tuple[int, int], boxes_to_avoid: list[Box]
         wh = float(np.clip(ww / rng.uniform(0.75, 1.33), photo_h * 0.2, photo_h * 0.9))
         centre = (rng.uniform(ww / 2, photo_w - ww / 2), rng.uniform(wh / 2, photo_h - wh / 2))
         quad = fit_inside(window(centre, ww, wh, rotation=rng.uniform(-5, 5)), photo_w, photo_h)
-        long_side = min(MAX_SIDE, MAX_UPSAMPLING * _window_long_side(quad), rng.uniform(320, 640))
+        long_side = min(MAX_SIDE, MAX_UPSAMPLING * _window_long_side(quad), rng.uniform(200, 400))
         view = View(photo, quad, _view_size(quad, max(MIN_SIDE, long_side)), "same photo, away from the object",
                     name, lighting=_mild_lighting(rng), jpeg_quality=_jpeg_quality(rng, False))
         if all(visibility(view, box, (1, 1)).visible == 0 for box in boxes_to_avoid):
@@ -602,7 +602,7 @@ def plan_distractor(photo: str, photo_size: tuple[int, int], rng) -> View:
     quad = fit_inside(window(centre, photo_w * k, photo_h * k, rotation, perspective,
                              rng.choice(["left", "right", "top", "bottom"])), photo_w, photo_h)
     strong = bool(rng.random() < 0.4)
-    return View(photo, quad, _view_size(quad, rng.uniform(320, 640)), "distractor", None, perspective,
+    return View(photo, quad, _view_size(quad, rng.uniform(200, 400)), "distractor", None, perspective,
                 rotation, _strong_lighting(rng) if strong else _mild_lighting(rng), _jpeg_quality(rng, strong))
 
 

@@ -17,10 +17,11 @@ from course_lib.images import image_size, load_image
 
 REPO = Path(__file__).resolve().parents[1]
 
-# sha256 of ground_truth.json built with seed 0, per MINI_VERSION. If the builder's output
-# changes, bump MINI_VERSION (so cached builds are rebuilt) and record the new digest here.
-GROUND_TRUTH_SHA256 = {
-    1: "8d25cee87e418ea9397673304d9bd6fd5e91035efc9eb64ad616ae55ac212349",
+# sha256 of ground_truth.json + views.json built with seed 0, per MINI_VERSION. If the
+# builder's plan or labels change, bump MINI_VERSION (so cached builds are rebuilt) and
+# record the new digest here. (JPEG bytes are left out: they depend on the Pillow build.)
+PLAN_SHA256 = {
+    2: "0254615955bf44fac846ea129de73717bdc3a927aad34f249a85ac233daa40ea",
 }
 
 
@@ -62,11 +63,12 @@ def test_another_seed_gives_another_benchmark(built, tmp_path):
     assert windows_seed0 != windows_seed1
 
 
-def test_ground_truth_matches_the_recorded_digest_for_this_version(built):
-    digest = hashlib.sha256((built[0] / "ground_truth.json").read_bytes()).hexdigest()
-    expected = GROUND_TRUTH_SHA256.get(mini.MINI_VERSION)
-    assert digest == expected, (f"mini's ground truth changed (sha256 {digest}): bump MINI_VERSION and "
-                                f"record the new digest in GROUND_TRUTH_SHA256")
+def test_plan_matches_the_recorded_digest_for_this_version(built):
+    digest = hashlib.sha256((built[0] / "ground_truth.json").read_bytes() +
+                            (built[0] / "views.json").read_bytes()).hexdigest()
+    expected = PLAN_SHA256.get(mini.MINI_VERSION)
+    assert digest == expected, (f"mini's ground truth or views changed (sha256 {digest}): bump MINI_VERSION "
+                                f"and record the new digest in PLAN_SHA256")
 
 
 def test_sizes_are_in_the_intended_range(built, ground_truth):
