@@ -5,7 +5,7 @@ a number in a notebook is the number the command line prints.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -77,3 +77,34 @@ def run(dataset, backbone, methods: Sequence[str], image_size: int | None = 512,
     descriptors = extract_descriptors(dataset, backbone, methods=methods, image_size=image_size,
                                       scales=scales, tap=tap, progress=progress)
     return evaluate_descriptors(dataset, descriptors)
+
+
+def headline_score(row: dict) -> tuple[str, float]:
+    """The one number papers report for a dataset, from a row of `evaluate_descriptors`.
+
+    UKBench: its score out of 4 (2 decimals); every other protocol: mAP in percent (1 decimal),
+    which for the revisited protocol is the Medium setup.
+    """
+    if "ukbench_score" in row:
+        return "UKB score", round(float(row["ukbench_score"]), 2)
+    return "mAP %", round(100 * float(row["map"]), 1)
+
+
+def comparison_table(results: Mapping[str, list[dict]], labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Methods x datasets, one headline score per cell, like the comparison tables of the papers.
+
+    results: dataset name -> rows of `evaluate_descriptors`. labels: method name -> row label
+    (methods without one keep their name). Rows appear in the order methods are first met;
+    a method not run on a dataset leaves its cell empty (NaN). Columns read "<dataset> <score>".
+    """
+    labels = labels or {}
+    cells: dict[str, dict[str, float]] = {}
+    for dataset_name, rows in results.items():
+        for row in rows:
+            score_name, value = headline_score(row)
+            cells.setdefault(row["pooling"], {})[f"{dataset_name} {score_name}"] = value
+    columns = list(dict.fromkeys(column for by_column in cells.values() for column in by_column))
+    table = pd.DataFrame.from_dict(cells, orient="index").reindex(columns=columns)
+    table.index = [labels.get(method, method) for method in table.index]
+    table.index.name = "method"
+    return table

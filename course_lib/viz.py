@@ -1,10 +1,12 @@
-"""Matplotlib figures for retrieval: dataset overviews, ranked results, precision-recall curves.
+"""Matplotlib figures for retrieval: dataset overviews, ranked results, precision-recall curves,
+and what a CNN computes: filters, feature maps, pooling weights and regions (notebook 01).
 
 Functions read from the layers above (datasets, rankings, ground truth) and return the
 figure, so notebooks can show it and tests can check it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -116,3 +118,345 @@ def show_query(dataset, descriptors, method: str, query: int, k: int = 8):
     ap = compute_map(ranking, revisited_split([gnd], "medium"), kappas=())[0]
     return ranked_results(dataset, query, ranking[:, 0], k=k, gnd=gnd,
                           title=f"{method}: query {query}, AP = {ap:.2f} (medium)")
+
+
+# ---------------------------------------------------------------- notebook 01: filters, feature maps, pooling regions
+
+
+def _numpy(values) -> np.ndarray:
+    """A torch tensor (any device, with or without grad) or an array-like as a numpy array."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+def _rgb(image) -> np.ndarray:
+    """An image as an (H, W, 3) float array in [0, 1]: a file path, a PIL image or a (3, H, W) tensor."""
+    if hasattr(image, "detach") or isinstance(image, np.ndarray):
+        array = _numpy(image).astype(np.float64)
+        if array.ndim != 3 or array.shape[0] != 3:
+            raise ValueError(f"image array must have shape (3, H, W) with values in [0, 1], got {array.shape}")
+        return array.transpose(1, 2, 0).clip(0, 1)
+    if not hasattr(image, "size"):
+        image = load_image(image, max_side=512)
+    return np.asarray(image.convert("RGB"), dtype=np.float64) / 255
+
+
+def _no_ticks(ax) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def show_predictions(images: Sequence, predictions: Sequence[Sequence[tuple[str, float]]],
+                     titles: Sequence[str] | None = None, columns: int = 4):
+    """Photos with the network's top-k classes and their probabilities under each one.
+
+    `predictions` is what `Backbone.classify` returns: per image a list of (class name, probability).
+    """
+    if len(images) != len(predictions):
+        raise ValueError(f"show_predictions: {len(images)} images but {len(predictions)} predictions")
+    cols = max(1, min(columns, len(images)))
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.9 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= len(images):
+            ax.axis("off")
+            continue
+        ax.imshow(_rgb(images[i]))
+        _no_ticks(ax)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=10)
+        ax.set_xlabel("\n".join(f"{p:6.1%}  {name[:24]}" for name, p in predictions[i]),
+                      fontsize=8, family="monospace", loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def conv_filters(weight, columns: int = 8, title: str = ""):
+    """First-layer filters (O, 3, k, k) as small RGB pictures, each stretched to [0, 1] on its own.
+
+    Stretching each filter separately shows its pattern (an edge, a colour blob); it hides how
+    strong the filter is compared with the others.
+    """
+    filters = _numpy(weight).astype(np.float64)
+    if filters.ndim != 4 or filters.shape[1] != 3:
+        raise ValueError(f"conv_filters: expected first-layer weights of shape (O, 3, k, k), got {filters.shape}")
+    count = filters.shape[0]
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(0.9 * columns, 0.9 * rows + (0.4 if title else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        _no_ticks(ax)
+        if i >= count:
+            ax.axis("off")
+            continue
+        f = filters[i]
+        span = f.max() - f.min()
+        ax.imshow(((f - f.min()) / span if span > 0 else np.zeros_like(f)).transpose(1, 2, 0),
+                  interpolation="nearest")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def strongest_channels(maps, n: int, by: str = "mean") -> list[int]:
+    """The n channels of a (C, H, W) map that respond most, strongest first.
+
+    by="mean": largest mean activation (channels active over much of the image);
+    by="peak": largest max minus mean (channels that fire in one place, like a part detector).
+    """
+    values = _numpy(maps).astype(np.float64)
+    if by == "mean":
+        score = values.mean(axis=(1, 2))
+    elif by == "peak":
+        score = values.max(axis=(1, 2)) - values.mean(axis=(1, 2))
+    else:
+        raise ValueError(f"strongest_channels: by must be 'mean' or 'peak', got {by!r}")
+    return [int(c) for c in np.argsort(-score, kind="stable")[:n]]
+
+
+def feature_maps(image, maps, channels: Sequence[int] | None = None, n: int = 7, title: str = ""):
+    """An image beside some channels of one of its feature maps (C, H, W).
+
+    channels: which to show; by default the n with the largest mean activation. Each channel has
+    its own colour scale (bright = strong); its maximum is in the title.
+    """
+    values = _numpy(maps).astype(np.float64)
+    if values.ndim != 3:
+        raise ValueError(f"feature_maps: expected one image's map of shape (C, H, W), got {values.shape}")
+    channels = list(channels) if channels is not None else strongest_channels(values, n)
+    fig, axes = plt.subplots(1, len(channels) + 1, figsize=(1.9 * (len(channels) + 1), 2.3), squeeze=False)
+    axes = axes[0]
+    axes[0].imshow(_rgb(image))
+    axes[0].set_title("image", fontsize=9)
+    for ax, c in zip(axes[1:], channels):
+        ax.imshow(values[c], cmap="viridis", interpolation="nearest")
+        ax.set_title(f"channel {c}\nmax {values[c].max():.2f}", fontsize=8)
+    for ax in axes:
+        _no_ticks(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _cell_grid(ax, height: int, width: int, cell_w: float, cell_h: float, color: str = "white") -> None:
+    for i in range(1, width):
+        ax.axvline(i * cell_w, color=color, lw=0.4, alpha=0.6)
+    for j in range(1, height):
+        ax.axhline(j * cell_h, color=color, lw=0.4, alpha=0.6)
+
+
+def center_prior(image, height: int, width: int, sigma: float | None = None):
+    """The SPoC centre prior of an H x W map: the weights, and the same weights laid over the image."""
+    from .pooling import center_prior_weights
+
+    weights = _numpy(center_prior_weights(height, width, sigma))
+    rgb = _rgb(image)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    shown = axes[0].imshow(weights, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+    axes[0].set_title(f"weights on the {height} x {width} map "
+                      f"(sigma = {sigma if sigma is not None else min(height, width) / 6:.2f} cells)", fontsize=9)
+    fig.colorbar(shown, ax=axes[0], fraction=0.04)
+    axes[1].imshow(rgb)
+    img_h, img_w = rgb.shape[:2]
+    axes[1].imshow(weights, cmap="magma", vmin=0, vmax=1, alpha=0.55, interpolation="nearest",
+                   extent=(0, img_w, img_h, 0))
+    _cell_grid(axes[1], height, width, img_w / width, img_h / height)
+    axes[1].set_title("the same weights over the image, one cell per map position", fontsize=9)
+    for ax in axes:
+        _no_ticks(ax)
+    fig.tight_layout()
+    return fig
+
+
+def rmac_regions_by_scale(height: int, width: int, L: int = 3) -> list[list[tuple[int, int, int, int]]]:
+    """The R-MAC regions of an H x W map grouped by scale: element l - 1 holds the regions of scale l."""
+    from .pooling import rmac_regions
+
+    groups, seen = [], 0
+    for level in range(1, L + 1):
+        upto = rmac_regions(height, width, level, include_global=False)
+        groups.append(upto[seen:])
+        seen = len(upto)
+    return groups
+
+
+def _draw_box(ax, box, cell_w: float, cell_h: float, color, lw: float = 2.0, inset: float = 0.0) -> None:
+    x, y, w, h = box
+    ax.add_patch(Rectangle((x * cell_w + inset, y * cell_h + inset), w * cell_w - 2 * inset,
+                           h * cell_h - 2 * inset, fill=False, ec=color, lw=lw))
+
+
+def rmac_grid(image, height: int, width: int, L: int = 3):
+    """The R-MAC regions of an H x W feature map drawn on the image, one panel per scale l = 1..L.
+
+    Regions are in map cells; a cell covers (image width / W) x (image height / H) pixels. Each
+    region is drawn slightly inset in its own colour so that overlapping edges stay visible.
+    """
+    rgb = _rgb(image)
+    img_h, img_w = rgb.shape[:2]
+    cell_w, cell_h = img_w / width, img_h / height
+    groups = rmac_regions_by_scale(height, width, L)
+    colors = plt.get_cmap("tab10").colors
+    fig, axes = plt.subplots(1, L, figsize=(3.6 * L, 3.6 * img_h / img_w + 0.8), squeeze=False)
+    for level, (ax, regions) in enumerate(zip(axes[0], groups), start=1):
+        ax.imshow(rgb)
+        _cell_grid(ax, height, width, cell_w, cell_h)
+        for i, box in enumerate(regions):
+            _draw_box(ax, box, cell_w, cell_h, colors[i % len(colors)], inset=1.5 + 1.5 * (i % 3))
+        side = regions[0][2] if regions else 0
+        ax.set_title(f"l = {level}: {len(regions)} regions of {side} x {side} cells", fontsize=9)
+        _no_ticks(ax)
+    fig.suptitle(f"R-MAC regions of a {height} x {width} map: "
+                 f"{sum(map(len, groups))} regions (+ the whole map in our R-MAC)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+@dataclass(frozen=True)
+class RegionResponse:
+    """Where one channel weighs most among the R-MAC regions (see `strongest_region`)."""
+
+    channel: int
+    index: int                        # position in rmac_regions(H, W, L, include_global=False)
+    box: tuple[int, int, int, int]    # (x, y, w, h) in map cells
+    scale: int                        # l of the region
+    share: float                      # the channel's entry in the region's L2-normalised MAC vector
+    max: float                        # the channel's largest activation inside the region
+
+
+def strongest_region(maps, channel: int, L: int = 3) -> RegionResponse:
+    """The R-MAC region (scales 1..L) in which `channel` of a (C, H, W) map weighs most.
+
+    R-MAC L2-normalises each region's MAC vector before summing, so what a channel contributes
+    from a region is its share of that region's vector, max_c / ||MAC||. A channel "fires most"
+    in the region where that share is largest: a region where it stands out from the other
+    channels, not merely one containing its peak (every region around the peak has the same
+    max). Ties go to the region listed first (larger scale first).
+    """
+    values = _numpy(maps).astype(np.float64)
+    if values.ndim != 3:
+        raise ValueError(f"strongest_region: expected one image's map of shape (C, H, W), got {values.shape}")
+    if isinstance(channel, bool) or not 0 <= int(channel) < values.shape[0] or int(channel) != channel:
+        raise ValueError(f"strongest_region: channel must be an integer in 0..{values.shape[0] - 1}, got {channel!r}")
+    groups = rmac_regions_by_scale(values.shape[1], values.shape[2], L)
+    regions = [box for group in groups for box in group]
+    scales = [level for level, group in enumerate(groups, start=1) for _ in group]
+    regional = np.stack([values[:, y:y + h, x:x + w].max(axis=(1, 2)) for x, y, w, h in regions])
+    shares = regional[:, channel] / (np.linalg.norm(regional, axis=1) + 1e-6)
+    best = int(np.argmax(shares))
+    return RegionResponse(int(channel), best, tuple(int(v) for v in regions[best]), scales[best],
+                          float(shares[best]), float(regional[best, channel]))
+
+
+def region_response(image, maps, channel: int, L: int = 3):
+    """One channel's activations and the R-MAC region in which it weighs most (`strongest_region`).
+
+    Left: the image with every region (thin) and the strongest (thick red). Right: the channel
+    over the map's cells with the same regions.
+    """
+    values = _numpy(maps).astype(np.float64)
+    found = strongest_region(values, channel, L)
+    height, width = values.shape[1:]
+    rgb = _rgb(image)
+    img_h, img_w = rgb.shape[:2]
+    regions = [box for group in rmac_regions_by_scale(height, width, L) for box in group]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8 * img_h / img_w + 0.9))
+    axes[0].imshow(rgb)
+    axes[1].imshow(values[channel], cmap="viridis", interpolation="nearest", extent=(0, width, height, 0))
+    for ax, cell_w, cell_h in ((axes[0], img_w / width, img_h / height), (axes[1], 1.0, 1.0)):
+        for box in regions:
+            _draw_box(ax, box, cell_w, cell_h, "white", lw=0.6)
+        _draw_box(ax, found.box, cell_w, cell_h, COLORS["negative"], lw=3)
+        _no_ticks(ax)
+    axes[0].set_title(f"channel {channel} weighs most in region {found.index} (scale {found.scale}, red)",
+                      fontsize=9)
+    axes[1].set_title(f"channel {channel} (max {values[channel].max():.2f}): {found.share:.0%} of the red "
+                      f"region's MAC norm", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def integral_max_errors(maps, boxes, alphas: Sequence[float] = (1, 2, 5, 10, 20, 50, 100)):
+    """How well integral max-pooling, (sum over a box of x^alpha)^(1/alpha), matches the true max.
+
+    maps (N, C, H, W) or (C, H, W); boxes (x, y, w, h) in cells. For every alpha: the ratio
+    approximation / true max over all (image, box, channel) with a positive max (the bound says
+    1 <= ratio <= area^(1/alpha)), and the share of those that float64 cannot resolve (returned
+    as 0, see `pooling.integral_images`). Returns a pandas DataFrame, one row per alpha.
+    """
+    import pandas as pd
+    import torch
+
+    from .pooling import box_max_approx, integral_images
+
+    x = torch.as_tensor(_numpy(maps), dtype=torch.float64)
+    x = x[None] if x.dim() == 3 else x
+    boxes = [tuple(int(v) for v in box) for box in boxes]
+    exact = torch.stack([x[:, :, y:y + h, left:left + w].amax(dim=(-2, -1)) for left, y, w, h in boxes], dim=1)
+    positive = exact > 0
+    largest_area = max(w * h for _, _, w, h in boxes)
+    rows = []
+    for alpha in alphas:
+        approx = box_max_approx(integral_images(x, alpha), boxes, alpha)
+        unresolved = positive & (approx == 0)
+        ratio = (approx / exact)[positive & ~unresolved]
+        rows.append({"alpha": alpha,
+                     "median ratio": float(ratio.median()),
+                     "90% of ratios below": float(ratio.quantile(0.9)),
+                     "largest ratio": float(ratio.max()),
+                     "bound": largest_area ** (1 / alpha),
+                     "unresolved %": 100 * float(unresolved.sum()) / max(1, int(positive.sum()))})
+    return pd.DataFrame(rows).set_index("alpha")
+
+
+def plot_integral_max_errors(table):
+    """The table of `integral_max_errors` as two panels: the ratio to the true max, and what float64 loses."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    alphas = table.index.to_numpy(dtype=float)
+    ax = axes[0]
+    ax.plot(alphas, table["median ratio"], "o-", label="median")
+    ax.plot(alphas, table["90% of ratios below"], "s-", label="90th percentile")
+    ax.plot(alphas, table["largest ratio"], "^-", label="largest")
+    ax.plot(alphas, table["bound"], "k--", lw=1, label="bound area^(1/alpha)")
+    ax.axhline(1, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("alpha")
+    ax.set_ylabel("approximation / true max")
+    ax.set_title("(sum of x^alpha)^(1/alpha) approaches the max", fontsize=10)
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    ax.plot(alphas, table["unresolved %"], "o-", color=COLORS["negative"])
+    ax.set_xscale("log")
+    ax.set_xlabel("alpha")
+    ax.set_ylabel("% of (box, channel) returned as 0")
+    ax.set_title("float64 rounding: weak boxes vanish as alpha grows", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def gem_vs_p(maps, channels: Sequence[int], ps: Sequence[float] = tuple(np.geomspace(1, 200, 40))):
+    """GeM of some channels of a (C, H, W) map as p grows: from the mean (p = 1) to the max (p -> inf)."""
+    import torch
+
+    from .pooling import gem
+
+    x = torch.as_tensor(_numpy(maps), dtype=torch.float64)[None]
+    values = np.array([_numpy(gem(x[:, list(channels)], p=float(p)))[0] for p in ps])
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    colors = plt.get_cmap("tab10").colors
+    for i, c in enumerate(channels):
+        color = colors[i % len(colors)]
+        ax.plot(ps, values[:, i], color=color, label=f"channel {c}")
+        ax.axhline(float(x[0, c].mean()), color=color, ls=":", lw=1)
+        ax.axhline(float(x[0, c].max()), color=color, ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("p")
+    ax.set_ylabel("GeM")
+    ax.set_title("GeM from average (p = 1, dotted) to max (dashed)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -39,3 +39,92 @@ def week_ahead(now=None, days: int = 7):
         day=widgets.DatePicker(value=start.date(), description="from"),
         horizon=widgets.IntSlider(days, 1, 28, description="days"),
     )
+
+
+FC_LABEL = "neural code"  # what the pooling menu shows for a fully connected layer (no pooling)
+
+
+def methods_by_layer(methods, backbone) -> dict[str, dict[str, str]]:
+    """Extracted method names grouped for menus: {layer: {pooling: method name}}, layers in network order.
+
+    A fully connected layer's activation appears as pooling "neural code".
+    """
+    from .features import FC_DESCRIPTOR, resolve_method
+
+    grouped: dict[str, dict[str, str]] = {}
+    for method in methods:
+        pooling, layer = resolve_method(method, backbone)
+        grouped.setdefault(layer, {})[FC_LABEL if pooling == FC_DESCRIPTOR else pooling] = method
+    order = list(backbone.taps)
+    return {layer: grouped[layer] for layer in sorted(grouped, key=order.index)}
+
+
+def representation_explorer(dataset, descriptors, backbone, k: int = 8):
+    """Pick a query, a layer and a pooling method; see the ranked results with AP (wraps `viz.show_query`)."""
+    from .viz import show_query
+
+    table = methods_by_layer(descriptors.methods, backbone)
+    first_layer = backbone.default_conv if backbone.default_conv in table else next(iter(table))
+    query = widgets.IntSlider(0, 0, dataset.n_queries - 1, description="query")
+    top_k = widgets.IntSlider(k, 4, 16, description="top k")
+    layer = widgets.Dropdown(options=list(table), value=first_layer, description="layer")
+    pooling = widgets.Dropdown(options=list(table[first_layer]), description="pooling")
+    out = widgets.Output()
+
+    def draw(_=None):
+        method = table[layer.value].get(pooling.value)
+        with out:
+            out.clear_output(wait=True)
+            if method is not None:
+                show_query(dataset, descriptors, method, query.value, top_k.value)
+                plt.show()
+
+    def new_layer(_):
+        pooling.options = list(table[layer.value])
+        draw()
+
+    layer.observe(new_layer, "value")
+    for control in (query, top_k, pooling):
+        control.observe(draw, "value")
+    draw()
+    return widgets.VBox([widgets.HBox([query, top_k]), widgets.HBox([layer, pooling]), out])
+
+
+def region_explorer(images, backbone, image_size: int = 384, tap: str | None = None, L: int = 3):
+    """Pick an image, a channel and the number of scales L; see the image's R-MAC regions and the
+    region in which that channel weighs most (wraps `viz.region_response`)."""
+    from pathlib import Path
+
+    import torch
+
+    from .features import image_tensor
+    from .viz import region_response, strongest_channels
+
+    paths = list(images)
+    cache: dict[int, tuple] = {}
+
+    def image_and_maps(i: int):
+        if i not in cache:
+            x = image_tensor(paths[i], max_side=image_size)
+            with torch.inference_mode():
+                maps = backbone.conv_map(x[None].to(next(backbone.parameters()).device), tap)[0].cpu()
+            cache[i] = (x, maps)
+        return cache[i]
+
+    x0, maps0 = image_and_maps(0)
+    picker = widgets.Dropdown(options=[(Path(p).name, i) for i, p in enumerate(paths)], description="image")
+    channel = widgets.IntSlider(strongest_channels(maps0, 1)[0], 0, maps0.shape[0] - 1, description="channel")
+    scales = widgets.IntSlider(L, 1, 5, description="L")
+    out = widgets.Output()
+
+    def draw(_=None):
+        x, maps = image_and_maps(picker.value)
+        with out:
+            out.clear_output(wait=True)
+            region_response(x, maps, channel.value, scales.value)
+            plt.show()
+
+    for control in (picker, channel, scales):
+        control.observe(draw, "value")
+    draw()
+    return widgets.VBox([widgets.HBox([picker, channel, scales]), out])

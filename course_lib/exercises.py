@@ -1,0 +1,359 @@
+"""Self-checks for the notebook exercises: your function against the library's reference on many inputs.
+
+Each check returns a `CheckResult` that prints as one clear message (passed, or what is wrong, with
+the rel_error of cs231n). `show_solution(name)` reveals the reference, which is course_lib's own code.
+"""
+from __future__ import annotations
+
+import html
+import inspect
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import pooling
+
+TOLERANCE = 1e-5  # largest rel_error accepted: float64 gives about 1e-15, float32 about 1e-7
+
+# Map sizes (H, W) that every R-MAC grid check covers: square, landscape, portrait, tiny, and the
+# sizes of EfficientNet-Lite0 and VGG16 maps of typical images.
+GRID_SIZES = ((7, 7), (12, 12), (8, 12), (12, 8), (9, 12), (12, 11), (24, 32), (32, 24), (30, 40),
+              (37, 37), (10, 7), (5, 12), (3, 3), (2, 2), (1, 1), (1, 4))
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of a self-check: truthy when passed; prints as its message."""
+
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return self.message
+
+
+def rel_error(x, y) -> float:
+    """Largest relative difference max |x - y| / max(1e-8, |x| + |y|), as in the cs231n assignments."""
+    x, y = _as_array(x), _as_array(y)
+    if x.size == 0:
+        return 0.0
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def _as_array(value) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def _returned_array(fn: Callable, value, shown_args: str) -> np.ndarray:
+    try:
+        return _as_array(value)
+    except (TypeError, ValueError):
+        raise _Failure(f"{_name(fn)}({shown_args}) must return numbers (a numpy array or a torch tensor); "
+                       f"got {type(value).__name__}") from None
+
+
+def _name(fn: Callable) -> str:
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+class _Failure(Exception):
+    """Raised inside a check to stop at the first problem with its message."""
+
+
+def _call(fn: Callable, args: tuple, shown_args: str):
+    """Call the student's function; turn any exception into a failure that says what was called."""
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        raise _Failure(f"{_name(fn)}: not implemented yet (it raises NotImplementedError); write it in "
+                       f"its cell, run that cell, then run this check again") from None
+    except Exception as exc:  # the student's code may fail in any way: report it, do not crash the notebook
+        raise _Failure(f"{_name(fn)}({shown_args}) raised {type(exc).__name__}: {exc}") from None
+
+
+def _run(fn: Callable, check: Callable[[], str]) -> CheckResult:
+    try:
+        return CheckResult(True, f"{_name(fn)}: passed. {check()}")
+    except _Failure as failure:
+        return CheckResult(False, f"{failure}")
+
+
+# ---------------------------------------------------------------- exercise 1: the SPoC centre prior
+
+
+def _prior_variant(height: int, width: int, sigma: float, half_cell: bool = True) -> np.ndarray:
+    shift = 0.5 if half_cell else 0.0
+    rows = np.arange(height) + shift - height / 2
+    cols = np.arange(width) + shift - width / 2
+    return np.exp(-(rows[:, None] ** 2 + cols[None, :] ** 2) / (2 * sigma ** 2))
+
+
+def _center_prior_hint(yours: np.ndarray, height: int, width: int) -> str:
+    """Name a common mistake when the student's weights match it."""
+    shorter = min(height, width)
+    variants = {
+        "measure distances from the centres of the cells: cell (i, j) sits at (i + 1/2, j + 1/2)":
+            _prior_variant(height, width, shorter / 6, half_cell=False),
+        "sigma is one third of the distance from the centre to the closest border: min(H, W) / 6, "
+        "not min(H, W) / 3": _prior_variant(height, width, shorter / 3),
+        "sigma is min(H, W) / 6, not min(H, W) / 2": _prior_variant(height, width, shorter / 2),
+    }
+    for hint, variant in variants.items():
+        if rel_error(yours, variant) < TOLERANCE:
+            return f" Hint: {hint}."
+    expected = _prior_variant(height, width, shorter / 6)
+    if rel_error(yours / max(yours.max(), 1e-300), expected) < TOLERANCE:
+        return " Hint: do not rescale the weights; the weight at the centre is exp(0) = 1 (or close to it)."
+    if rel_error(yours, expected.T) < TOLERANCE:
+        return " Hint: rows run along the height H, columns along the width W."
+    return ""
+
+
+def check_center_prior(fn: Callable[[int, int], object], seed: int = 0) -> CheckResult:
+    """Check fn(height, width) -> (H, W) centre-prior weights against `pooling.center_prior_weights`."""
+    rng = np.random.default_rng(seed)
+    sizes = [(7, 7), (9, 12), (12, 9), (8, 12), (1, 1), (2, 5), (24, 32)]
+    sizes += [tuple(int(v) for v in rng.integers(1, 40, size=2)) for _ in range(8)]
+
+    def check() -> str:
+        worst = 0.0
+        for height, width in sizes:
+            shown = f"{height}, {width}"
+            yours = _returned_array(fn, _call(fn, (height, width), shown), shown)
+            if yours.shape != (height, width):
+                raise _Failure(f"{_name(fn)}({shown}) returned shape {yours.shape}; expected "
+                               f"{(height, width)}, one weight per cell, rows along H")
+            expected = _as_array(pooling.center_prior_weights(height, width, dtype=torch.float64))
+            error = rel_error(yours, expected)
+            if not error < TOLERANCE:  # also catches NaN
+                i, j = np.unravel_index(np.argmax(np.abs(yours - expected)), yours.shape)
+                raise _Failure(f"{_name(fn)}({shown}): rel_error {error:.1e}; largest difference at row {i}, "
+                               f"column {j}: yours {yours[i, j]:.4g}, expected {expected[i, j]:.4g}."
+                               f"{_center_prior_hint(yours, height, width)}")
+            worst = max(worst, error)
+        return f"{len(sizes)} map sizes from 1 x 1 to 39 x 39, largest rel_error {worst:.1e}"
+
+    return _run(fn, check)
+
+
+# ---------------------------------------------------------------- exercise 2: the R-MAC grid
+
+
+def reference_rmac_grid(height: int, width: int, L: int = 3) -> list[tuple[int, int, int, int]]:
+    """The exercise's reference: the R-MAC regions of scales 1..L, without the whole-map region."""
+    return pooling.rmac_regions(height, width, L, include_global=False)
+
+
+def _overlap_is_ambiguous(height: int, width: int) -> bool:
+    """True when two region counts along the longer side are equally close to 40% overlap.
+
+    The reference breaks such exact ties towards fewer regions; a correct solution may break them
+    otherwise, so the check leaves these (rare) sizes out.
+    """
+    short, long = min(height, width), max(height, width)
+    if short == long:
+        return False
+    errors = sorted(abs((short - Fraction(long - short, count - 1)) / short - pooling.RMAC_OVERLAP)
+                    for count in pooling.RMAC_LONG_SIDE_STEPS)
+    return errors[0] == errors[1]
+
+
+def _grid_difference(yours: list, expected: list) -> str:
+    by_side: dict[int, tuple[int, int]] = {}
+    for box in expected:
+        by_side.setdefault(box[2], (0, 0))
+        by_side[box[2]] = (by_side[box[2]][0], by_side[box[2]][1] + 1)
+    for box in yours:
+        mine, theirs = by_side.get(box[2], (0, 0))
+        by_side[box[2]] = (mine + 1, theirs)
+    for side, (mine, theirs) in sorted(by_side.items(), reverse=True):
+        if mine != theirs:
+            return f"squares of side {side}: you have {mine}, expected {theirs}"
+    missing = sorted(set(expected) - set(yours))
+    extra = sorted(set(yours) - set(expected))
+    if missing or extra:
+        return f"missing {missing[:3]}, unexpected {extra[:3]}"
+    return "a region is listed twice"
+
+
+def check_rmac_grid(fn: Callable[[int, int, int], list], seed: int = 0) -> CheckResult:
+    """Check fn(height, width, L) -> list of (x, y, w, h) against `reference_rmac_grid` (order free)."""
+    rng = np.random.default_rng(seed)
+    sizes = list(GRID_SIZES)
+    while len(sizes) < len(GRID_SIZES) + 12:
+        size = tuple(int(v) for v in rng.integers(1, 50, size=2))
+        if not _overlap_is_ambiguous(*size):
+            sizes.append(size)
+
+    def check() -> str:
+        cases = 0
+        for height, width in sizes:
+            for L in (1, 2, 3, 4):
+                shown = f"{height}, {width}, L={L}"
+                returned = _call(fn, (height, width, L), shown)
+                try:
+                    yours = [tuple(int(v) for v in box) for box in returned]
+                    if any(len(box) != 4 for box in yours):
+                        raise ValueError
+                except (TypeError, ValueError):
+                    raise _Failure(f"{_name(fn)}({shown}) must return a list of (x, y, w, h) tuples of "
+                                   f"integers; got {str(returned)[:80]}") from None
+                expected = reference_rmac_grid(height, width, L)
+                if sorted(yours) != sorted(expected):
+                    raise _Failure(f"{_name(fn)}({shown}): {len(yours)} region(s), expected {len(expected)} "
+                                   f"(whole-map region not included); {_grid_difference(yours, expected)}")
+                cases += 1
+        return f"{cases} cases: {len(sizes)} map sizes from 1 x 1 to 49 x 49, L = 1 to 4"
+
+    return _run(fn, check)
+
+
+# ---------------------------------------------------------------- exercise 3: integral image and a box
+
+
+def reference_integral_image(x: np.ndarray) -> np.ndarray:
+    """The exercise's reference: the (H + 1, W + 1) summed-area table of a non-negative 2-D array.
+
+    `pooling.integral_images` with alpha = 1 (a power of 1 changes nothing) on a 1 x 1 x H x W map.
+    """
+    maps = torch.as_tensor(np.asarray(x, dtype=np.float64))[None, None]
+    return pooling.integral_images(maps, alpha=1.0)[0, 0].numpy()
+
+
+def reference_box_sum(table: np.ndarray, x: int, y: int, w: int, h: int) -> float:
+    """The exercise's reference: the sum of the w x h box at column x, row y, in four look-ups.
+
+    `pooling.box_max_approx` with alpha = 1, where (sum of x^1)^(1/1) is the plain sum.
+    """
+    tables = torch.as_tensor(np.asarray(table, dtype=np.float64))[None]
+    return float(pooling.box_max_approx(tables, [(x, y, w, h)], alpha=1.0)[0, 0])
+
+
+def _table_hint(yours: np.ndarray, x: np.ndarray) -> str:
+    if yours.shape == x.shape and rel_error(yours, x.cumsum(0).cumsum(1)) < TOLERANCE:
+        return (" Hint: that is the cumulative sum without the extra zero row and column; pad it so "
+                "that table[i, j] is the sum of x[:i, :j].")
+    return ""
+
+
+def _box_hint(yours: float, table: np.ndarray, x: int, y: int, w: int, h: int) -> str:
+    """Say "off by one" when the answer is the four-corner formula read one row and column off."""
+    for shift in (-1, 1):
+        top, left, bottom, right = y + shift, x + shift, y + h + shift, x + w + shift
+        try:  # negative indices wrap around, as they would in the student's numpy code
+            shifted = table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left]
+        except IndexError:
+            continue
+        if abs(yours - shifted) <= 1e-9 * max(1.0, abs(shifted)):
+            return (" Hint: off by one: with the zero row and column, the box's corners are "
+                    "table[y, x], table[y, x + w], table[y + h, x] and table[y + h, x + w].")
+    return ""
+
+
+def check_integral_box(integral_fn: Callable[[np.ndarray], object],
+                       box_fn: Callable[[np.ndarray, int, int, int, int], float], seed: int = 0) -> CheckResult:
+    """Check integral_fn(x) -> (H + 1, W + 1) table and box_fn(table, x, y, w, h) -> box sum.
+
+    The boxes are checked on the reference table, so a mistake in one function is not blamed on
+    the other; each box sum must equal the sum of its cells taken directly.
+    """
+    rng = np.random.default_rng(seed)
+    shapes = [(1, 1), (3, 4), (12, 9), (24, 32)] + [tuple(int(v) for v in rng.integers(1, 30, size=2))
+                                                    for _ in range(4)]
+
+    def check() -> str:
+        worst, n_boxes = 0.0, 0
+        for height, width in shapes:
+            values = rng.random((height, width))
+            shown = f"<{height} x {width} array>"
+            table = _returned_array(integral_fn, _call(integral_fn, (values.copy(),), shown), shown)
+            if table.shape != (height + 1, width + 1):
+                raise _Failure(f"{_name(integral_fn)}({shown}) returned shape {table.shape}; expected "
+                               f"{(height + 1, width + 1)}, with a zero first row and column."
+                               f"{_table_hint(table, values)}")
+            error = rel_error(table, reference_integral_image(values))
+            if not error < TOLERANCE:
+                raise _Failure(f"{_name(integral_fn)}({shown}): rel_error {error:.1e} against the "
+                               f"reference table; table[i, j] must be the sum of x[:i, :j]")
+            worst = max(worst, error)
+            reference_table = reference_integral_image(values)
+            boxes = []
+            for _ in range(10):
+                w, h = int(rng.integers(1, width + 1)), int(rng.integers(1, height + 1))
+                boxes.append((int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1)), w, h))
+            boxes += [(0, 0, width, height), (0, 0, 1, 1), (width - 1, height - 1, 1, 1)]
+            for x, y, w, h in boxes:
+                shown_box = f"table, x={x}, y={y}, w={w}, h={h}"
+                yours = _returned_array(box_fn, _call(box_fn, (reference_table.copy(), x, y, w, h), shown_box),
+                                        shown_box)
+                if yours.size != 1:
+                    raise _Failure(f"{_name(box_fn)}({shown_box}) must return one number, the box's sum; "
+                                   f"got an array of shape {yours.shape}")
+                yours_sum, direct = float(yours.item()), float(values[y:y + h, x:x + w].sum())
+                error = rel_error(yours_sum, direct)
+                if not error < TOLERANCE:
+                    hint = _box_hint(yours_sum, reference_table, x, y, w, h)
+                    raise _Failure(f"{_name(box_fn)}({shown_box}) on a {height} x {width} array gave "
+                                   f"{yours_sum:.6g}, the box's cells sum to {direct:.6g} "
+                                   f"(rel_error {error:.1e}).{hint}")
+                worst = max(worst, error)
+                n_boxes += 1
+        return f"{len(shapes)} arrays and {n_boxes} boxes, largest rel_error {worst:.1e}"
+
+    return _run(integral_fn, check)
+
+
+# ---------------------------------------------------------------- reference solutions
+
+
+SOLUTIONS: dict[str, tuple[Callable, ...]] = {
+    "center_prior": (pooling.center_prior_weights,),
+    "rmac_grid": (reference_rmac_grid, pooling.rmac_regions, pooling._long_side_extra_regions,
+                  pooling._grid_offsets),
+    "integral_box": (reference_integral_image, reference_box_sum, pooling.integral_images,
+                     pooling.box_max_approx),
+}
+"""Exercise name -> the functions whose source is the reference solution (library code, not a copy)."""
+
+
+class UnknownExerciseError(ValueError):
+    """A name that is not a key of SOLUTIONS."""
+
+
+@dataclass(frozen=True)
+class Solution:
+    """Reference source code; in a notebook it renders folded, to be opened with a click."""
+
+    name: str
+    source: str
+
+    def __str__(self) -> str:
+        return self.source
+
+    def __repr__(self) -> str:
+        return self.source
+
+    def _repr_html_(self) -> str:
+        return (f"<details><summary>Reference solution of exercise <code>{html.escape(self.name)}</code> "
+                f"(click to reveal)</summary><pre>{html.escape(self.source)}</pre></details>")
+
+
+def show_solution(name: str) -> Solution:
+    """The reference solution of an exercise: the source of the course_lib functions that solve it."""
+    try:
+        functions = SOLUTIONS[name]
+    except (KeyError, TypeError):
+        raise UnknownExerciseError(f"no exercise {name!r}; exercises: {', '.join(SOLUTIONS)}") from None
+    parts = [f"# {fn.__module__}.{fn.__qualname__}\n{inspect.getsource(fn)}" for fn in functions]
+    return Solution(name, "\n".join(parts).rstrip() + "\n")

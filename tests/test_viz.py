@@ -1,0 +1,269 @@
+"""Tests of the notebook-01 figures in course_lib.viz and the plain functions behind its widgets.
+
+Figures are checked by what they hold (axes, patches, plotted values); the numbers behind them
+against independent numpy loops.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.image import AxesImage  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from course_lib import viz, widgets  # noqa: E402
+from course_lib.models import TapInfo  # noqa: E402
+from course_lib.pooling import center_prior_weights, rmac_regions  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def relu_maps(shape, seed=0):
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed)).relu()
+
+
+def rectangles(ax):
+    return [p for p in ax.patches if isinstance(p, Rectangle)]
+
+
+def image_tensor(height=64, width=96):
+    return torch.rand(3, height, width, generator=torch.Generator().manual_seed(1))
+
+
+# ---------------------------------------------------------------- classification, filters, feature maps
+
+
+def test_show_predictions_one_panel_per_photo_with_its_classes(tmp_path):
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(path)
+    predictions = [[("espresso", 0.9), ("cup", 0.05)], [("tabby", 0.5), ("lynx", 0.25)], [("moped", 1.0)]]
+    fig = viz.show_predictions([path, image_tensor(), Image.open(path)], predictions, titles=["a", "b", "c"],
+                               columns=2)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == 4 and len(shown) == 3
+    assert shown[0].get_xlabel().splitlines() == [" 90.0%  espresso", "  5.0%  cup"]
+    assert shown[1].get_title() == "b"
+    with pytest.raises(ValueError, match="2 images but 3 predictions"):
+        viz.show_predictions([path, path], predictions)
+
+
+def test_conv_filters_one_tile_per_filter_each_stretched_to_0_1():
+    weight = torch.randn(10, 3, 3, 3, generator=torch.Generator().manual_seed(0))
+    fig = viz.conv_filters(weight, columns=4, title="stem")
+    tiles = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == 12 and len(tiles) == 10
+    first = tiles[0].images[0].get_array()
+    expected = (weight[0] - weight[0].min()) / (weight[0].max() - weight[0].min())
+    np.testing.assert_allclose(np.asarray(first), expected.permute(1, 2, 0).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match=r"\(O, 3, k, k\)"):
+        viz.conv_filters(torch.zeros(4, 16, 3, 3))
+
+
+def test_strongest_channels_by_mean_and_by_peak_worked_by_hand():
+    maps = torch.zeros(3, 2, 2)
+    maps[0] = 1.0                 # mean 1, peak - mean 0
+    maps[1, 0, 0] = 3.0           # mean 0.75, peak - mean 2.25
+    maps[2] = torch.tensor([[2.0, 0.0], [0.0, 0.0]])  # mean 0.5, peak - mean 1.5
+    assert viz.strongest_channels(maps, 2) == [0, 1]
+    assert viz.strongest_channels(maps, 3, by="peak") == [1, 2, 0]
+    with pytest.raises(ValueError, match="'mean' or 'peak'"):
+        viz.strongest_channels(maps, 1, by="max")
+
+
+def test_feature_maps_shows_the_image_then_the_chosen_channels():
+    maps = relu_maps((6, 4, 5))
+    fig = viz.feature_maps(image_tensor(), maps, n=3)
+    assert len(fig.axes) == 4
+    expected = viz.strongest_channels(maps, 3)
+    assert [ax.get_title().splitlines()[0] for ax in fig.axes[1:]] == [f"channel {c}" for c in expected]
+    np.testing.assert_allclose(fig.axes[1].images[0].get_array(), maps[expected[0]].numpy())
+    fig = viz.feature_maps(image_tensor(), maps, channels=[5, 0])
+    assert [ax.get_title().splitlines()[0] for ax in fig.axes[1:]] == ["channel 5", "channel 0"]
+
+
+# ---------------------------------------------------------------- centre prior and R-MAC regions
+
+
+def test_center_prior_figure_draws_the_library_weights_on_the_map_and_over_the_image():
+    fig = viz.center_prior(image_tensor(64, 96), 8, 12)
+    weights = center_prior_weights(8, 12).numpy()
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), weights)
+    overlay = fig.axes[1].images[1]
+    np.testing.assert_allclose(overlay.get_array(), weights)
+    assert overlay.get_extent() == [0, 96, 64, 0]  # one cell = 8 x 8 pixels
+    assert "sigma = 1.33 cells" in fig.axes[0].get_title()
+
+
+@pytest.mark.parametrize("height, width", [(8, 12), (12, 8), (7, 7), (24, 32), (1, 3)])
+def test_regions_by_scale_split_the_library_list(height, width):
+    groups = viz.rmac_regions_by_scale(height, width, 3)
+    assert [box for group in groups for box in group] == rmac_regions(height, width, 3, include_global=False)
+    for group in groups:
+        assert len({box[2] for box in group}) <= 1  # one square size per scale
+
+
+def test_rmac_grid_draws_every_region_on_its_own_scale_panel():
+    groups = viz.rmac_regions_by_scale(8, 12, 3)
+    assert [len(g) for g in groups] == [2, 6, 12]
+    fig = viz.rmac_grid(image_tensor(64, 96), 8, 12, L=3)
+    assert len(fig.axes) == 3
+    assert [len(rectangles(ax)) for ax in fig.axes] == [2, 6, 12]
+    # a region of 8 x 8 cells on a 64 x 96 image (8 pixels per cell) is about 64 pixels wide, inset a little
+    widths = sorted(r.get_width() for r in rectangles(fig.axes[0]))
+    assert all(58 <= w <= 64 for w in widths)
+    assert fig.axes[2].get_title() == "l = 3: 12 regions of 4 x 4 cells"
+
+
+def numpy_strongest_region(maps: np.ndarray, channel: int, L: int):
+    """Every region's L2-normalised MAC vector, written as a plain loop; the region of the largest entry."""
+    best, best_share = None, -1.0
+    for box in rmac_regions(maps.shape[1], maps.shape[2], L, include_global=False):
+        x, y, w, h = box
+        regional = np.array([maps[c, y:y + h, x:x + w].max() for c in range(maps.shape[0])])
+        share = regional[channel] / (np.sqrt((regional ** 2).sum()) + 1e-6)
+        if share > best_share:
+            best, best_share = box, share
+    return best, best_share
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_strongest_region_matches_a_plain_loop(seed):
+    maps = relu_maps((16, 9, 13), seed)
+    for channel in (0, 7, 15):
+        found = viz.strongest_region(maps, channel, L=3)
+        box, share = numpy_strongest_region(maps.numpy().astype(np.float64), channel, 3)
+        assert found.box == box and found.share == pytest.approx(share)
+        assert rmac_regions(9, 13, 3, include_global=False)[found.index] == box
+        x, y, w, h = box
+        assert found.max == pytest.approx(float(maps[channel, y:y + h, x:x + w].max()))
+
+
+def test_strongest_region_prefers_where_the_channel_stands_out_not_just_its_peak():
+    # Channel 0 peaks at 2.0 in the top-left corner, where channel 1 is strong too; alone it fires
+    # 1.0 in the bottom-right corner. Its share is larger there, so that region wins.
+    maps = torch.zeros(2, 6, 6)
+    maps[0, 0, 0], maps[1, 0, 0] = 2.0, 5.0
+    maps[0, 5, 5] = 1.0
+    found = viz.strongest_region(maps, 0, L=3)
+    x, y, w, h = found.box
+    assert x + w == 6 and y + h == 6 and x > 0 and y > 0
+    assert found.share == pytest.approx(1.0, abs=1e-5) and found.max == 1.0 and found.scale > 1
+    with pytest.raises(ValueError, match=r"channel must be an integer in 0\.\.1, got 2"):
+        viz.strongest_region(maps, 2)
+
+
+def test_region_response_marks_the_strongest_region_on_both_panels():
+    maps = relu_maps((8, 8, 12))
+    fig = viz.region_response(image_tensor(64, 96), maps, channel=3, L=3)
+    found = viz.strongest_region(maps, 3, L=3)
+    n_regions = len(rmac_regions(8, 12, 3, include_global=False))
+    for ax in fig.axes:
+        boxes = rectangles(ax)
+        assert len(boxes) == n_regions + 1
+        assert boxes[-1].get_linewidth() == 3
+    x, y, w, h = found.box
+    assert rectangles(fig.axes[1])[-1].get_xy() == (x, y) and rectangles(fig.axes[1])[-1].get_width() == w
+    assert f"region {found.index}" in fig.axes[0].get_title()
+
+
+# ---------------------------------------------------------------- integral max-pooling and GeM
+
+
+def test_integral_max_errors_respect_the_bound_and_shrink_with_alpha():
+    maps = relu_maps((2, 8, 6, 7)) + 1.0  # every box has a max within a factor 5 of the map's
+    boxes = rmac_regions(6, 7, 3)
+    table = viz.integral_max_errors(maps, boxes, alphas=(1, 2, 5, 10))
+    assert list(table.index) == [1, 2, 5, 10]
+    largest_area = max(w * h for _, _, w, h in boxes)
+    assert np.allclose(table["bound"], [largest_area ** (1 / a) for a in table.index])
+    assert (table["median ratio"] >= 1 - 1e-12).all() and (table["largest ratio"] <= table["bound"] + 1e-9).all()
+    assert table["median ratio"].is_monotonic_decreasing and table["largest ratio"].is_monotonic_decreasing
+    assert (table["unresolved %"] == 0).all()
+    # alpha = 1 is the plain sum: the largest ratio is the largest sum / max over all boxes and channels
+    ratios = [(b.sum(dim=(-2, -1)) / b.amax(dim=(-2, -1))).max()
+              for b in (maps.double()[:, :, y:y + h, x:x + w] for x, y, w, h in boxes)]
+    assert table.loc[1, "largest ratio"] == pytest.approx(float(max(ratios)))
+
+
+def test_integral_max_errors_count_boxes_float64_cannot_resolve():
+    maps = torch.full((1, 1, 4, 4), 1e-3)
+    maps[0, 0, 0, 0] = 10.0  # a box away from the peak holds only 1e-3 values
+    table = viz.integral_max_errors(maps, [(2, 2, 2, 2), (0, 0, 4, 4)], alphas=(1, 10))
+    assert table.loc[1, "unresolved %"] == 0
+    assert table.loc[10, "unresolved %"] == 50  # (1e-3)^10 * 4 is below float64's resolution of 1e10
+
+
+def test_plot_integral_max_errors_draws_the_table():
+    table = viz.integral_max_errors(relu_maps((4, 5, 5)) + 0.1, rmac_regions(5, 5, 2), alphas=(1, 10, 100))
+    fig = viz.plot_integral_max_errors(table)
+    assert len(fig.axes) == 2
+    median_line = fig.axes[0].lines[0]
+    np.testing.assert_allclose(median_line.get_ydata(), table["median ratio"])
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), table["unresolved %"])
+
+
+def test_gem_vs_p_goes_from_the_mean_to_the_max():
+    maps = relu_maps((5, 6, 6)) + 0.01
+    fig = viz.gem_vs_p(maps, channels=[1, 3], ps=[1.0, 3.0, 500.0])
+    curves = [line for line in fig.axes[0].lines if len(line.get_xdata()) == 3]
+    assert len(curves) == 2
+    for curve, c in zip(curves, [1, 3]):
+        y = curve.get_ydata()
+        assert y[0] == pytest.approx(float(maps[c].mean()), rel=1e-6)
+        assert y[0] < y[1] < y[2] <= float(maps[c].max()) + 1e-9
+        assert y[2] == pytest.approx(float(maps[c].max()), rel=0.01)
+
+
+# ---------------------------------------------------------------- widgets and their plain functions
+
+
+def fake_backbone():
+    taps = {"stem": TapInfo("conv", 4), "blocks5": TapInfo("conv", 8), "head": TapInfo("conv", 16),
+            "pool": TapInfo("fc", 16), "logits": TapInfo("fc", 10)}
+    return SimpleNamespace(name="fake", taps=taps, default_conv="head")
+
+
+def test_methods_by_layer_groups_methods_in_network_order():
+    methods = ["pool", "gem@blocks5", "mac", "gem", "logits", "code@pool", "rmac@stem"]
+    grouped = widgets.methods_by_layer(methods, fake_backbone())
+    assert list(grouped) == ["stem", "blocks5", "head", "pool", "logits"]
+    assert grouped["head"] == {"mac": "mac", "gem": "gem"}
+    assert grouped["blocks5"] == {"gem": "gem@blocks5"}
+    assert grouped["pool"] == {widgets.FC_LABEL: "code@pool"}  # the later name for the same descriptor wins
+    assert grouped["logits"] == {widgets.FC_LABEL: "logits"}
+    with pytest.raises(ValueError, match="no tap 'fc7'"):
+        widgets.methods_by_layer(["gem@fc7"], fake_backbone())
+
+
+class TinyBackbone(torch.nn.Module):
+    """A one-layer conv net with the backbone interface region_explorer uses."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 6, kernel_size=8, stride=8)
+
+    def conv_map(self, x, tap=None):
+        return torch.relu(self.conv(x))
+
+
+def test_region_explorer_builds_and_redraws(tmp_path):
+    paths = []
+    for i, size in enumerate([(64, 48), (40, 80)]):
+        paths.append(tmp_path / f"img{i}.png")
+        Image.new("RGB", size, (30 * i, 100, 200)).save(paths[-1])
+    box = widgets.region_explorer(paths, TinyBackbone(), image_size=64, L=2)
+    picker, channel, scales = box.children[0].children
+    assert [label for label, _ in picker.options] == ["img0.png", "img1.png"] and channel.max == 5
+    picker.value, channel.value, scales.value = 1, 2, 1  # each change redraws without error
