@@ -67,9 +67,22 @@ def setup(seed: int = 0, device: str | None = None) -> Environment:
     import torch
 
     seed_everything(seed)
+    _compact_inline_figures()
     dev = get_device(device)
     return Environment(device=str(dev), torch_version=torch.__version__.split("+")[0],
                        home=display_path(home_dir()), seed=seed)
+
+
+def _compact_inline_figures() -> None:
+    """In a notebook, show figures as JPEG: the course's figures are mostly photographs, which
+    PNG stores at several times the size, and notebooks are committed with their outputs."""
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    if get_ipython() is not None and type(get_ipython()).__name__ == "ZMQInteractiveShell":
+        set_matplotlib_formats("jpeg", pil_kwargs={"quality": 88})
 
 
 def display_path(path: Path) -> str:

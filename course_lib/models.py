@@ -114,6 +114,17 @@ def _flatten_avg() -> nn.Module:
     return _Lambda(lambda x: torch.flatten(F.adaptive_avg_pool2d(x, 1), 1), "global average pool")
 
 
+def classification_input(path, size: int = 224) -> torch.Tensor:
+    """(1, 3, size, size) tensor in [0, 1] as ImageNet classifiers are evaluated: shorter side
+    resized to size * 256 / 224, then the central size x size crop."""
+    from torchvision.transforms.functional import center_crop, pil_to_tensor, resize
+
+    from .images import load_image
+
+    x = pil_to_tensor(load_image(path)).float().div(255)
+    return center_crop(resize(x, round(size * 256 / 224), antialias=True), size).clamp_(0, 1)[None]
+
+
 def imagenet_categories() -> list[str]:
     """The 1000 ImageNet class names, from torchvision's weight metadata (no download)."""
     from torchvision.models import ResNet50_Weights

@@ -92,12 +92,16 @@ def ranked_results(dataset, query: int, ranking: Sequence[int], k: int = 8, gnd:
 
 
 def map_bars(table, columns: Sequence[str] = ("map",), title: str = "mAP (%)"):
-    """Grouped horizontal bars of a results table (methods as rows)."""
-    ax = table[list(columns)].plot.barh(figsize=(6, 0.45 * len(table) + 1.2), width=0.8)
+    """Grouped horizontal bars of a results table (methods as rows), legend outside the bars."""
+    labels = {"map_easy": "Easy", "map_medium": "Medium", "map_hard": "Hard", "map": "mAP"}
+    data = table[list(columns)].rename(columns=labels)
+    ax = data.plot.barh(figsize=(7, 0.5 * len(table) + 1.2), width=0.8)
     ax.set_xlabel("%")
+    ax.set_ylabel("")
     ax.set_title(title)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig = ax.figure
     fig.tight_layout()
     return fig
@@ -317,98 +321,124 @@ def rmac_grid(image, height: int, width: int, L: int = 3):
 
 @dataclass(frozen=True)
 class RegionResponse:
-    """Where one channel weighs most among the R-MAC regions (see `strongest_region`)."""
+    """Where one channel fires among the R-MAC regions (see `strongest_region`)."""
 
     channel: int
+    by: str                           # "max" or "share"
     index: int                        # position in rmac_regions(H, W, L, include_global=False)
     box: tuple[int, int, int, int]    # (x, y, w, h) in map cells
     scale: int                        # l of the region
-    share: float                      # the channel's entry in the region's L2-normalised MAC vector
     max: float                        # the channel's largest activation inside the region
+    share: float                      # the channel's entry in the region's L2-normalised MAC vector
 
 
-def strongest_region(maps, channel: int, L: int = 3) -> RegionResponse:
-    """The R-MAC region (scales 1..L) in which `channel` of a (C, H, W) map weighs most.
+def strongest_region(maps, channel: int, L: int = 3, by: str = "max") -> RegionResponse:
+    """The R-MAC region (scales 1..L) where `channel` of a (C, H, W) map fires most.
 
-    R-MAC L2-normalises each region's MAC vector before summing, so what a channel contributes
-    from a region is its share of that region's vector, max_c / ||MAC||. A channel "fires most"
-    in the region where that share is largest: a region where it stands out from the other
-    channels, not merely one containing its peak (every region around the peak has the same
-    max). Ties go to the region listed first (larger scale first).
+    by="max": the region with the channel's largest activation; every region around the peak
+    has it, so the smallest of them wins (then the one listed first): where the channel fires.
+    by="share": the region where the channel has the largest entry of the L2-normalised regional
+    MAC vector, max_c / ||MAC||, which is what it contributes to R-MAC from that region. That
+    is a region where the channel stands out from the other channels, not necessarily its peak.
     """
     values = _numpy(maps).astype(np.float64)
     if values.ndim != 3:
         raise ValueError(f"strongest_region: expected one image's map of shape (C, H, W), got {values.shape}")
     if isinstance(channel, bool) or not 0 <= int(channel) < values.shape[0] or int(channel) != channel:
         raise ValueError(f"strongest_region: channel must be an integer in 0..{values.shape[0] - 1}, got {channel!r}")
+    if by not in ("max", "share"):
+        raise ValueError(f"strongest_region: by must be 'max' or 'share', got {by!r}")
     groups = rmac_regions_by_scale(values.shape[1], values.shape[2], L)
     regions = [box for group in groups for box in group]
     scales = [level for level, group in enumerate(groups, start=1) for _ in group]
     regional = np.stack([values[:, y:y + h, x:x + w].max(axis=(1, 2)) for x, y, w, h in regions])
     shares = regional[:, channel] / (np.linalg.norm(regional, axis=1) + 1e-6)
-    best = int(np.argmax(shares))
-    return RegionResponse(int(channel), best, tuple(int(v) for v in regions[best]), scales[best],
-                          float(shares[best]), float(regional[best, channel]))
+    if by == "share":
+        best = int(np.argmax(shares))
+    else:
+        areas = np.array([w * h for _, _, w, h in regions])
+        best = int(np.lexsort((np.arange(len(regions)), areas, -regional[:, channel]))[0])
+    return RegionResponse(int(channel), by, best, tuple(int(v) for v in regions[best]), scales[best],
+                          float(regional[best, channel]), float(shares[best]))
 
 
 def region_response(image, maps, channel: int, L: int = 3):
-    """One channel's activations and the R-MAC region in which it weighs most (`strongest_region`).
+    """One channel's activations and where it fires most among the R-MAC regions (`strongest_region`).
 
-    Left: the image with every region (thin) and the strongest (thick red). Right: the channel
-    over the map's cells with the same regions.
+    Left: the image with every region (thin white), the region of the channel's peak (red) and
+    the region where the channel weighs most in R-MAC (orange, dashed). Right: the channel over
+    the map's cells with the same boxes.
     """
     values = _numpy(maps).astype(np.float64)
-    found = strongest_region(values, channel, L)
+    peak = strongest_region(values, channel, L, by="max")
+    weight = strongest_region(values, channel, L, by="share")
     height, width = values.shape[1:]
     rgb = _rgb(image)
     img_h, img_w = rgb.shape[:2]
     regions = [box for group in rmac_regions_by_scale(height, width, L) for box in group]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8 * img_h / img_w + 0.9))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8 * img_h / img_w + 1.1))
     axes[0].imshow(rgb)
     axes[1].imshow(values[channel], cmap="viridis", interpolation="nearest", extent=(0, width, height, 0))
     for ax, cell_w, cell_h in ((axes[0], img_w / width, img_h / height), (axes[1], 1.0, 1.0)):
         for box in regions:
             _draw_box(ax, box, cell_w, cell_h, "white", lw=0.6)
-        _draw_box(ax, found.box, cell_w, cell_h, COLORS["negative"], lw=3)
+        _draw_box(ax, peak.box, cell_w, cell_h, COLORS["negative"], lw=3)
+        x, y, w, h = weight.box
+        ax.add_patch(Rectangle((x * cell_w, y * cell_h), w * cell_w, h * cell_h, fill=False,
+                               ec="#ff7f0e", lw=2.5, ls="--"))
         _no_ticks(ax)
-    axes[0].set_title(f"channel {channel} weighs most in region {found.index} (scale {found.scale}, red)",
+    axes[0].set_title(f"channel {channel}: fires most in region {peak.index} (red, max {peak.max:.2f});\n"
+                      f"weighs most in R-MAC in region {weight.index} (orange, {weight.share:.0%} of its norm)",
                       fontsize=9)
-    axes[1].set_title(f"channel {channel} (max {values[channel].max():.2f}): {found.share:.0%} of the red "
-                      f"region's MAC norm", fontsize=9)
+    axes[1].set_title(f"channel {channel} on the {height} x {width} map", fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def integral_max_errors(maps, boxes, alphas: Sequence[float] = (1, 2, 5, 10, 20, 50, 100)):
+def integral_max_errors(maps, boxes=None, alphas: Sequence[float] = (1, 2, 5, 10, 20, 50, 100)):
     """How well integral max-pooling, (sum over a box of x^alpha)^(1/alpha), matches the true max.
 
-    maps (N, C, H, W) or (C, H, W); boxes (x, y, w, h) in cells. For every alpha: the ratio
-    approximation / true max over all (image, box, channel) with a positive max (the bound says
-    1 <= ratio <= area^(1/alpha)), and the share of those that float64 cannot resolve (returned
-    as 0, see `pooling.integral_images`). Returns a pandas DataFrame, one row per alpha.
+    maps: a (C, H, W) or (N, C, H, W) tensor, or a list of (C, H, W) maps of different sizes.
+    boxes: (x, y, w, h) in cells, the same for every map; None: each map's R-MAC regions (L = 3,
+    whole map included). For every alpha, over all (map, box, channel) with a positive max: the
+    ratio approximation / true max (the bound says 1 <= ratio <= area^(1/alpha)), and the share
+    that float64 cannot resolve (returned as 0, see `pooling.integral_images`). Returns a pandas
+    DataFrame, one row per alpha.
     """
     import pandas as pd
     import torch
 
-    from .pooling import box_max_approx, integral_images
+    from .pooling import box_max_approx, integral_images, rmac_regions
 
-    x = torch.as_tensor(_numpy(maps), dtype=torch.float64)
-    x = x[None] if x.dim() == 3 else x
-    boxes = [tuple(int(v) for v in box) for box in boxes]
-    exact = torch.stack([x[:, :, y:y + h, left:left + w].amax(dim=(-2, -1)) for left, y, w, h in boxes], dim=1)
-    positive = exact > 0
-    largest_area = max(w * h for _, _, w, h in boxes)
+    if isinstance(maps, (list, tuple)):
+        batches = [torch.as_tensor(_numpy(m), dtype=torch.float64)[None] for m in maps]
+    else:
+        x = torch.as_tensor(_numpy(maps), dtype=torch.float64)
+        batches = [x[None] if x.dim() == 3 else x]
+    per_batch = []
+    for x in batches:
+        regions = rmac_regions(x.shape[-2], x.shape[-1], 3) if boxes is None else boxes
+        regions = [tuple(int(v) for v in box) for box in regions]
+        exact = torch.stack([x[:, :, y:y + h, left:left + w].amax(dim=(-2, -1)) for left, y, w, h in regions], dim=1)
+        per_batch.append((x, regions, exact))
+    largest_area = max(w * h for _, regions, _ in per_batch for _, _, w, h in regions)
     rows = []
     for alpha in alphas:
-        approx = box_max_approx(integral_images(x, alpha), boxes, alpha)
-        unresolved = positive & (approx == 0)
-        ratio = (approx / exact)[positive & ~unresolved]
+        ratios, n_unresolved, n_positive = [], 0, 0
+        for x, regions, exact in per_batch:
+            approx = box_max_approx(integral_images(x, alpha), regions, alpha)
+            positive = exact > 0
+            unresolved = positive & (approx == 0)
+            ratios.append((approx / exact)[positive & ~unresolved])
+            n_unresolved += int(unresolved.sum())
+            n_positive += int(positive.sum())
+        ratio = torch.cat(ratios)
         rows.append({"alpha": alpha,
                      "median ratio": float(ratio.median()),
                      "90% of ratios below": float(ratio.quantile(0.9)),
                      "largest ratio": float(ratio.max()),
                      "bound": largest_area ** (1 / alpha),
-                     "unresolved %": 100 * float(unresolved.sum()) / max(1, int(positive.sum()))})
+                     "unresolved %": 100 * n_unresolved / max(1, n_positive)})
     return pd.DataFrame(rows).set_index("alpha")
 
 

@@ -2,21 +2,57 @@
 so readers without a widget frontend (the web, nbval) see the same result."""
 from __future__ import annotations
 
+import html
+import io
+
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display
+from matplotlib.figure import Figure
+
+
+def _render(result) -> tuple[str, object]:
+    """A figure becomes PNG bytes for an Image widget; a table or text becomes HTML."""
+    if isinstance(result, Figure):
+        buffer = io.BytesIO()
+        result.savefig(buffer, format="png", dpi=result.dpi, bbox_inches="tight")
+        plt.close(result)
+        return "image", buffer.getvalue()
+    if hasattr(result, "to_html"):
+        return "html", result.to_html()
+    return "html", f"<pre>{html.escape(str(result))}</pre>"
+
+
+def live(fn, **controls) -> widgets.VBox:
+    """Controls above a view of `fn(**values)` (a Figure, a DataFrame or text), redrawn on change.
+
+    Like `ipywidgets.interact`, but the result is shown in an Image or HTML widget rather
+    than an Output widget: nbclient (used by nbval and notebooks/execute.py) answers each
+    output captured by an Output widget by sending the whole widget state back to the
+    kernel, and with a figure inside, a notebook run stalls for its full cell timeout.
+    """
+    def current():
+        return _render(fn(**{name: c.value for name, c in controls.items()}))
+
+    kind, value = current()
+    view = widgets.Image(value=value, format="png") if kind == "image" else widgets.HTML(value=value)
+
+    def redraw(_change):
+        view.value = current()[1]
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    box = widgets.VBox([widgets.HBox(list(controls.values())), view])
+    display(box)
+    return box
 
 
 def query_explorer(dataset, descriptors, k: int = 8):
     """Pick a query and a method; see its ranked results and AP (wraps `viz.show_query`)."""
     from .viz import show_query
 
-    def _show(query, method, top_k):
-        show_query(dataset, descriptors, method, query, top_k)
-        plt.show()
-
-    return widgets.interact(
-        _show,
+    return live(
+        lambda query, method, top_k: show_query(dataset, descriptors, method, query, top_k),
         query=widgets.IntSlider(0, 0, dataset.n_queries - 1, description="query"),
         method=widgets.Dropdown(options=descriptors.methods, description="method"),
         top_k=widgets.IntSlider(k, 4, 16, description="top k"),
@@ -31,11 +67,8 @@ def week_ahead(now=None, days: int = 7):
 
     start = pd.Timestamp(now) if now is not None else pd.Timestamp.now()
 
-    def _show(day, horizon):
-        display(schedule.week_ahead(now=pd.Timestamp(day) if day else start, days=horizon))
-
-    return widgets.interact(
-        _show,
+    return live(
+        lambda day, horizon: schedule.week_ahead(now=pd.Timestamp(day) if day else start, days=horizon),
         day=widgets.DatePicker(value=start.date(), description="from"),
         horizon=widgets.IntSlider(days, 1, 28, description="days"),
     )

@@ -7,10 +7,8 @@ import pytest
 import skimage
 import sklearn
 import torch
-from torchvision.transforms.functional import center_crop, pil_to_tensor, resize
 
 from course_lib import models
-from course_lib.images import load_image
 
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 SKLEARN_IMAGES = Path(sklearn.__file__).parent / "datasets" / "images"
@@ -33,8 +31,9 @@ def lite0():
 
 
 def _center_224(path):
-    x = pil_to_tensor(load_image(path)).float().div(255)
-    return center_crop(resize(x, 256, antialias=True), 224)[None]
+    x = models.classification_input(path)
+    assert x.shape == (1, 3, 224, 224) and 0 <= float(x.min()) and float(x.max()) <= 1
+    return x
 
 
 def test_lite0_weights_ship_in_the_wheel():
