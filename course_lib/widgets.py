@@ -102,15 +102,12 @@ def representation_explorer(dataset, descriptors, backbone, k: int = 8):
     top_k = widgets.IntSlider(k, 4, 16, description="top k")
     layer = widgets.Dropdown(options=list(table), value=first_layer, description="layer")
     pooling = widgets.Dropdown(options=list(table[first_layer]), description="pooling")
-    out = widgets.Output()
+    view = widgets.Image(format="png")  # not an Output widget: see `live`
 
     def draw(_=None):
         method = table[layer.value].get(pooling.value)
-        with out:
-            out.clear_output(wait=True)
-            if method is not None:
-                show_query(dataset, descriptors, method, query.value, top_k.value)
-                plt.show()
+        if method is not None:
+            view.value = _render(show_query(dataset, descriptors, method, query.value, top_k.value))[1]
 
     def new_layer(_):
         pooling.options = list(table[layer.value])
@@ -120,7 +117,7 @@ def representation_explorer(dataset, descriptors, backbone, k: int = 8):
     for control in (query, top_k, pooling):
         control.observe(draw, "value")
     draw()
-    return widgets.VBox([widgets.HBox([query, top_k]), widgets.HBox([layer, pooling]), out])
+    return widgets.VBox([widgets.HBox([query, top_k]), widgets.HBox([layer, pooling]), view])
 
 
 def region_explorer(images, backbone, image_size: int = 384, tap: str | None = None, L: int = 3):
@@ -148,16 +145,13 @@ def region_explorer(images, backbone, image_size: int = 384, tap: str | None = N
     picker = widgets.Dropdown(options=[(Path(p).name, i) for i, p in enumerate(paths)], description="image")
     channel = widgets.IntSlider(strongest_channels(maps0, 1)[0], 0, maps0.shape[0] - 1, description="channel")
     scales = widgets.IntSlider(L, 1, 5, description="L")
-    out = widgets.Output()
+    view = widgets.Image(format="png")  # not an Output widget: see `live`
 
     def draw(_=None):
         x, maps = image_and_maps(picker.value)
-        with out:
-            out.clear_output(wait=True)
-            region_response(x, maps, channel.value, scales.value)
-            plt.show()
+        view.value = _render(region_response(x, maps, channel.value, scales.value))[1]
 
     for control in (picker, channel, scales):
         control.observe(draw, "value")
     draw()
-    return widgets.VBox([widgets.HBox([picker, channel, scales]), out])
+    return widgets.VBox([widgets.HBox([picker, channel, scales]), view])
