@@ -118,7 +118,7 @@ def resolve_method(spec: str, backbone, default_tap: str | None = None) -> tuple
 @torch.inference_mode()
 def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side: int | None = 512,
                     bboxes=None, scales: Sequence[float] = (1.0,), tap: str | None = None,
-                    batch_size: int = 16, num_workers: int | None = None, device=None,
+                    batch_size: int | None = None, num_workers: int | None = None, device=None,
                     progress: bool | str = True) -> dict[str, np.ndarray]:
     """L2-normalised global descriptors of images, one (N, D) array per method.
 
@@ -127,11 +127,16 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
     share one forward pass per batch, however many layers they read.
     scales: multi-scale extraction as in Radenovic et al.: the image is resized by each
     factor, pooled, and the descriptors are summed and L2-normalised.
+    batch_size: images of equal shape share a batch. The default is 16 on a GPU, where
+    batching pays (4.2x the images/s of a per-image loop on an H100), and 1 on a CPU,
+    where larger batches were slower (benchmarks/extract.py; README, "Measured").
     """
     methods = list(methods)
     resolved = {m: resolve_method(m, backbone, tap) for m in methods}
     taps = tuple(dict.fromkeys(t for _, t in resolved.values()))
     device = torch.device(device) if device is not None else next(backbone.parameters()).device
+    if batch_size is None:
+        batch_size = 1 if device.type == "cpu" else 16
     if num_workers is None:
         num_workers = 0 if device.type == "cpu" else min(4, os.cpu_count() or 1)
     n = len(paths)
@@ -197,7 +202,7 @@ def _save_atomic(path: Path, **arrays) -> None:
 
 def extract_descriptors(dataset, backbone, methods: Sequence[str] = ("mac", "spoc", "gem", "rmac"),
                         image_size: int | None = 512, scales: Sequence[float] = (1.0,), tap: str | None = None,
-                        cache: bool = True, cache_dir: Path | None = None, device=None, batch_size: int = 16,
+                        cache: bool = True, cache_dir: Path | None = None, device=None, batch_size: int | None = None,
                         progress: bool = True) -> Descriptors:
     """Database and query descriptors of a `RetrievalDataset`, computed once and cached.
 
