@@ -1,0 +1,80 @@
+"""The command line end to end: a folder dataset evaluates, --json is complete, mistakes are one line."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import skimage.data as sd
+from PIL import Image
+
+
+def run_cli(*args, home):
+    env = {**os.environ, "COURSE_LIB_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "course_lib", *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Four objects photographed three ways each (crops and a colour change), one query per object."""
+    root = tmp_path_factory.mktemp("my_dataset")
+    (root / "images" / "views").mkdir(parents=True)
+    (root / "queries").mkdir()
+    photos = {"astronaut": sd.astronaut(), "coffee": sd.coffee(), "chelsea": sd.chelsea(), "rocket": sd.rocket()}
+    queries = []
+    for name, arr in photos.items():
+        img = Image.fromarray(arr)
+        w, h = img.size
+        img.resize((w // 2, h // 2)).save(root / "queries" / f"{name}.jpg")
+        views = [img.crop((0, 0, w * 3 // 4, h * 3 // 4)), img.crop((w // 4, h // 4, w, h)),
+                 Image.fromarray((np.asarray(img) * 0.6).astype(np.uint8))]
+        for i, view in enumerate(views):
+            view.resize((view.width // 3, view.height // 3)).save(root / "images" / "views" / f"{name}_{i}.jpg")
+        queries.append({"query": f"queries/{name}.jpg", "bbox": [0, 0, w // 2, h // 2],
+                        "positives": [f"images/views/{name}_{i}.jpg" for i in range(3)]})
+    (root / "ground_truth.json").write_text(json.dumps({"queries": queries}))
+    return root
+
+
+def test_folder_dataset_evaluates_with_json(folder, tmp_path):
+    out = tmp_path / "results.json"
+    r = run_cli("evaluate", str(folder), "--pooling", "gem", "--pooling", "mac", "--image-size", "224",
+                "--json", str(out), "--quiet", home=tmp_path / "home")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].split() == ["map", "mp@1", "mp@5", "mp@10"] and [l.split()[0] for l in lines[2:]] == ["gem", "mac"]
+    result = json.loads(out.read_text())
+    assert result["dataset"] == "my_dataset" and result["backbone"] == "efficientnet-lite0"
+    assert [r["pooling"] for r in result["results"]] == ["gem", "mac"]
+    for row in result["results"]:
+        assert set(row) >= {"pooling", "map", "mp@1", "mp@5", "mp@10", "per_query_ap"}
+        assert len(row["per_query_ap"]) == 4
+        assert 0.5 < row["map"] <= 1.0  # the views of one photo do find each other
+        assert row["map"] == pytest.approx(np.mean(row["per_query_ap"]))
+    assert any((tmp_path / "home" / "descriptors").rglob("*.npz")), "descriptors are cached"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evaluate", "no_such_dataset"], "unknown dataset 'no_such_dataset'"),
+    (["evaluate", "roxford5k", "--no-download"], "roxford5k is not in"),
+    (["evaluate", "mini", "--pooling", "max"], "invalid choice: 'max'"),
+    (["evaluate", "mini", "--image-size", "8"], "--image-size 8"),
+])
+def test_mistakes_end_with_one_line_and_status_2(args, message, tmp_path):
+    r = run_cli(*args, home=tmp_path)
+    assert r.returncode == 2
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_ground_truth_names_where(folder, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "images").symlink_to(folder / "images")
+    (broken / "ground_truth.json").write_text('{"queries": [{"query": "images/views/coffee_0.jpg", '
+                                              '"positives": ["images/views/nope.jpg"]}]}')
+    r = run_cli("evaluate", str(broken), home=tmp_path / "home")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "queries[0].positives[0]" in r.stderr and "nope.jpg" in r.stderr
