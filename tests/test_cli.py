@@ -46,7 +46,7 @@ def test_folder_dataset_evaluates_with_json(folder, tmp_path):
     lines = r.stdout.strip().splitlines()
     assert lines[0].split() == ["map", "mp@1", "mp@5", "mp@10"] and [l.split()[0] for l in lines[2:]] == ["gem", "mac"]
     result = json.loads(out.read_text())
-    assert result["dataset"] == "my_dataset" and result["backbone"] == "efficientnet-lite0"
+    assert result["dataset"] == folder.name and result["backbone"] == "efficientnet-lite0"
     assert [r["pooling"] for r in result["results"]] == ["gem", "mac"]
     for row in result["results"]:
         assert set(row) >= {"pooling", "map", "mp@1", "mp@5", "mp@10", "per_query_ap"}
