@@ -1,0 +1,51 @@
+"""score_ranking picks the protocol of the dataset: revisited E/M/H, Holidays self-exclusion, UKBench."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_lib import evaluation
+from course_lib.datasets import RetrievalDataset
+from course_lib.experiment import results_table, score_ranking
+
+
+def _dataset(protocol, gnd, n_db, query_ids=None):
+    paths = [Path(f"{i}.jpg") for i in range(n_db)]
+    queries = [paths[q] for q in query_ids] if query_ids is not None else paths[: len(gnd)]
+    return RetrievalDataset(name="t", root=Path("."), images=paths, queries=queries, bboxes=[None] * len(gnd),
+                            gnd=gnd, protocol=protocol, query_ids=query_ids)
+
+
+def test_holidays_excludes_the_query_itself():
+    # 6 images, groups {0,1,2} and {3,4,5}; queries are images 0 and 3.
+    gnd = [{"easy": [1, 2], "hard": [], "junk": []}, {"easy": [4, 5], "hard": [], "junk": []}]
+    ranks = np.array([[0, 1, 3, 2, 4, 5], [3, 0, 4, 5, 1, 2]]).T
+    ds = _dataset("holidays", gnd, 6, query_ids=[0, 3])
+    got = score_ranking(ds, ranks)
+    # Trapezoid AP: each positive adds (precision just before it + precision at it) / 2 / n_positives.
+    # Query 0 without itself: 1, 3, 2, ... -> positives at positions 1 and 3: (1 + 1)/4 + (1/2 + 2/3)/4 = 19/24.
+    # Query 1 without itself: 0, 4, 5, ... -> positives at positions 2 and 3: (0 + 1/2)/4 + (1/2 + 2/3)/4 = 5/12.
+    assert got["per_query_ap"] == pytest.approx([19 / 24, 5 / 12])
+    assert got["map"] == pytest.approx(evaluation.holidays_map(ranks, [{"ok": g["easy"]} for g in gnd], [0, 3]))
+
+
+def test_revisited_reports_three_levels_and_medium_as_map():
+    gnd = [{"easy": [0], "hard": [2], "junk": [1]}]
+    ranks = np.array([[2, 1, 0, 3]]).T
+    got = score_ranking(_dataset("revisited", gnd, 4), ranks)
+    assert got["map_easy"] == pytest.approx(1.0)      # hard 2 and junk 1 ignored: easy 0 comes first
+    assert got["map_hard"] == pytest.approx(1.0)      # easy 0 and junk 1 ignored: hard 2 comes first
+    assert got["map_medium"] == got["map"] == pytest.approx(1.0)  # 2 then 0, junk removed
+    table = results_table([{"pooling": "gem", **got}])
+    assert list(table.columns) == ["map_easy", "map_medium", "map_hard", "mp@1", "mp@5", "mp@10"]
+    assert table.loc["gem", "map_hard"] == 100.0
+
+
+def test_ukbench_score_is_reported():
+    gnd = [{"easy": [j for j in range(4) if j != i], "hard": [], "junk": []} for i in range(4)] + \
+          [{"easy": [j for j in range(4, 8) if j != i], "hard": [], "junk": []} for i in range(4, 8)]
+    ranks = np.array([[i] + [j for j in range(8) if j != i] for i in range(8)]).T
+    got = score_ranking(_dataset("ukbench", gnd, 8, query_ids=list(range(8))), ranks)
+    # Query i's top 4: itself then 0..3 in order: group members among them, e.g. query 0: 0,1,2,3 -> 4.
+    assert got["ukbench_score"] == pytest.approx(evaluation.ukbench_score(ranks))
+    assert 0 < got["ukbench_score"] <= 4
