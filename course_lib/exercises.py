@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import inspect
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
@@ -47,6 +48,12 @@ def rel_error(x, y) -> float:
     if x.size == 0:
         return 0.0
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def _error_bound(error: float) -> str:
+    """A rel_error as the next power of ten above it ("< 1e-13"), so that a check prints the same
+    message on every machine although the last digits of floating-point results differ."""
+    return "0" if error == 0 else f"< {10.0 ** math.ceil(math.log10(error)):.0e}"
 
 
 def _as_array(value) -> np.ndarray:
@@ -142,7 +149,7 @@ def check_center_prior(fn: Callable[[int, int], object], seed: int = 0) -> Check
                                f"column {j}: yours {yours[i, j]:.4g}, expected {expected[i, j]:.4g}."
                                f"{_center_prior_hint(yours, height, width)}")
             worst = max(worst, error)
-        return f"{len(sizes)} map sizes from 1 x 1 to 39 x 39, largest rel_error {worst:.1e}"
+        return f"{len(sizes)} map sizes from 1 x 1 to 39 x 39, largest rel_error {_error_bound(worst)}"
 
     return _run(fn, check)
 
@@ -309,7 +316,7 @@ def check_integral_box(integral_fn: Callable[[np.ndarray], object],
                                    f"(rel_error {error:.1e}).{hint}")
                 worst = max(worst, error)
                 n_boxes += 1
-        return f"{len(shapes)} arrays and {n_boxes} boxes, largest rel_error {worst:.1e}"
+        return f"{len(shapes)} arrays and {n_boxes} boxes, largest rel_error {_error_bound(worst)}"
 
     return _run(integral_fn, check)
 

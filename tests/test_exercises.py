@@ -19,6 +19,12 @@ def not_implemented(*args):
     raise NotImplementedError
 
 
+def test_error_bound_is_the_next_power_of_ten():
+    assert exercises._error_bound(0.0) == "0"
+    assert exercises._error_bound(5.0e-7) == "< 1e-06"
+    assert exercises._error_bound(2.7e-14) == "< 1e-13"
+
+
 def test_rel_error_as_in_cs231n():
     assert rel_error([1.0, 2.0], [1.0, 2.0]) == 0.0
     assert rel_error([1.0], [3.0]) == pytest.approx(0.5)  # |1 - 3| / (1 + 3)

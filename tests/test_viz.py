@@ -126,56 +126,74 @@ def test_rmac_grid_draws_every_region_on_its_own_scale_panel():
     assert fig.axes[2].get_title() == "l = 3: 12 regions of 4 x 4 cells"
 
 
-def numpy_strongest_region(maps: np.ndarray, channel: int, L: int):
-    """Every region's L2-normalised MAC vector, written as a plain loop; the region of the largest entry."""
-    best, best_share = None, -1.0
+def numpy_strongest_region(maps: np.ndarray, channel: int, L: int, by: str):
+    """Every region's MAC vector as a plain loop; the region of the largest max (smallest first on
+    ties) or of the largest entry of the L2-normalised vector."""
+    best, best_key = None, None
     for box in rmac_regions(maps.shape[1], maps.shape[2], L, include_global=False):
         x, y, w, h = box
         regional = np.array([maps[c, y:y + h, x:x + w].max() for c in range(maps.shape[0])])
         share = regional[channel] / (np.sqrt((regional ** 2).sum()) + 1e-6)
-        if share > best_share:
-            best, best_share = box, share
-    return best, best_share
+        key = (share,) if by == "share" else (regional[channel], -w * h)
+        if best_key is None or key > best_key:  # strictly larger: the first listed wins ties
+            best, best_key = box, key
+    return best
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_strongest_region_matches_a_plain_loop(seed):
+@pytest.mark.parametrize("by", ["max", "share"])
+@pytest.mark.parametrize("seed", range(4))
+def test_strongest_region_matches_a_plain_loop(seed, by):
     maps = relu_maps((16, 9, 13), seed)
     for channel in (0, 7, 15):
-        found = viz.strongest_region(maps, channel, L=3)
-        box, share = numpy_strongest_region(maps.numpy().astype(np.float64), channel, 3)
-        assert found.box == box and found.share == pytest.approx(share)
+        found = viz.strongest_region(maps, channel, L=3, by=by)
+        box = numpy_strongest_region(maps.numpy().astype(np.float64), channel, 3, by)
+        assert found.box == box and found.by == by
         assert rmac_regions(9, 13, 3, include_global=False)[found.index] == box
         x, y, w, h = box
-        assert found.max == pytest.approx(float(maps[channel, y:y + h, x:x + w].max()))
+        regional = maps[:, y:y + h, x:x + w].amax(dim=(-2, -1)).double()
+        assert found.max == pytest.approx(float(regional[channel]))
+        assert found.share == pytest.approx(float(regional[channel] / (regional.norm() + 1e-6)))
 
 
-def test_strongest_region_prefers_where_the_channel_stands_out_not_just_its_peak():
+def test_strongest_region_by_max_is_the_smallest_region_around_the_peak():
+    maps = torch.zeros(2, 6, 6)
+    maps[0, 2, 3] = 1.0
+    found = viz.strongest_region(maps, 0, L=3, by="max")
+    assert found.scale == 3 and found.box[2] == 3  # 3 x 3 squares at l = 3 on a 6 x 6 map
+    x, y, w, h = found.box
+    assert x <= 3 < x + w and y <= 2 < y + h
+
+
+def test_strongest_region_by_share_prefers_where_the_channel_stands_out():
     # Channel 0 peaks at 2.0 in the top-left corner, where channel 1 is strong too; alone it fires
     # 1.0 in the bottom-right corner. Its share is larger there, so that region wins.
     maps = torch.zeros(2, 6, 6)
     maps[0, 0, 0], maps[1, 0, 0] = 2.0, 5.0
     maps[0, 5, 5] = 1.0
-    found = viz.strongest_region(maps, 0, L=3)
+    found = viz.strongest_region(maps, 0, L=3, by="share")
     x, y, w, h = found.box
     assert x + w == 6 and y + h == 6 and x > 0 and y > 0
     assert found.share == pytest.approx(1.0, abs=1e-5) and found.max == 1.0 and found.scale > 1
+    assert viz.strongest_region(maps, 0, L=3, by="max").box[:2] == (0, 0)
     with pytest.raises(ValueError, match=r"channel must be an integer in 0\.\.1, got 2"):
         viz.strongest_region(maps, 2)
+    with pytest.raises(ValueError, match="'max' or 'share'"):
+        viz.strongest_region(maps, 0, by="mean")
 
 
-def test_region_response_marks_the_strongest_region_on_both_panels():
+def test_region_response_marks_both_regions_on_both_panels():
     maps = relu_maps((8, 8, 12))
     fig = viz.region_response(image_tensor(64, 96), maps, channel=3, L=3)
-    found = viz.strongest_region(maps, 3, L=3)
+    peak = viz.strongest_region(maps, 3, L=3, by="max")
+    weight = viz.strongest_region(maps, 3, L=3, by="share")
     n_regions = len(rmac_regions(8, 12, 3, include_global=False))
     for ax in fig.axes:
-        boxes = rectangles(ax)
-        assert len(boxes) == n_regions + 1
-        assert boxes[-1].get_linewidth() == 3
-    x, y, w, h = found.box
-    assert rectangles(fig.axes[1])[-1].get_xy() == (x, y) and rectangles(fig.axes[1])[-1].get_width() == w
-    assert f"region {found.index}" in fig.axes[0].get_title()
+        assert len(rectangles(ax)) == n_regions + 2
+    red, orange = rectangles(fig.axes[1])[-2:]
+    assert red.get_xy() == peak.box[:2] and red.get_width() == peak.box[2] and red.get_linewidth() == 3
+    assert orange.get_xy() == weight.box[:2] and orange.get_linestyle() == "--"
+    assert f"region {peak.index} (red" in fig.axes[0].get_title()
+    assert f"region {weight.index} (orange" in fig.axes[0].get_title()
 
 
 # ---------------------------------------------------------------- integral max-pooling and GeM
@@ -267,3 +285,13 @@ def test_region_explorer_builds_and_redraws(tmp_path):
     picker, channel, scales = box.children[0].children
     assert [label for label, _ in picker.options] == ["img0.png", "img1.png"] and channel.max == 5
     picker.value, channel.value, scales.value = 1, 2, 1  # each change redraws without error
+
+
+def test_integral_max_errors_pool_maps_of_different_sizes_over_their_own_rmac_regions():
+    small, large = relu_maps((4, 5, 6), 1) + 0.5, relu_maps((4, 9, 7), 2) + 0.5
+    pooled = viz.integral_max_errors([small, large], alphas=(1, 10))
+    assert pooled.loc[10, "bound"] == pytest.approx(max(w * h for _, _, w, h in rmac_regions(9, 7, 3)) ** 0.1)
+    # the pooled largest ratio is the larger of the two maps' own
+    alone = [viz.integral_max_errors(m, rmac_regions(*m.shape[1:], 3), alphas=(1, 10)) for m in (small, large)]
+    assert pooled.loc[10, "largest ratio"] == pytest.approx(max(t.loc[10, "largest ratio"] for t in alone))
+    assert viz.integral_max_errors(small, alphas=(10,)).equals(alone[0].loc[[10]])
