@@ -45,7 +45,8 @@ WIDGET_NOTE = "[interactive widget: run the notebook in Jupyter or Colab to use 
 def static_widget(output):
     """Widget views carry random model ids and render nowhere without a kernel: keep a note."""
     data = output.get("data", {})
-    if output.get("output_type") == "display_data" and "application/vnd.jupyter.widget-view+json" in data:
+    if output.get("output_type") in ("display_data", "execute_result") and \
+            "application/vnd.jupyter.widget-view+json" in data:
         return nbformat.v4.new_output("display_data", data={"text/plain": WIDGET_NOTE})
     return output
 
