@@ -170,7 +170,7 @@ def _expected_hash(sha256, trust_file, key) -> tuple[str | None, bool]:
 # HTTP with separate connect and read timeouts
 # --------------------------------------------------------------------------------------------------
 
-class _HTTPConnection(http.client.HTTPConnection):
+class _ReadTimeout:
     """Connects within the (short) connect timeout, then waits up to read_timeout per read."""
 
     def __init__(self, *args, read_timeout: float, **kwargs):
@@ -182,14 +182,12 @@ class _HTTPConnection(http.client.HTTPConnection):
         self.sock.settimeout(self.read_timeout)
 
 
-class _HTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, read_timeout: float, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.read_timeout = read_timeout
+class _HTTPConnection(_ReadTimeout, http.client.HTTPConnection):
+    pass
 
-    def connect(self):
-        super().connect()
-        self.sock.settimeout(self.read_timeout)
+
+class _HTTPSConnection(_ReadTimeout, http.client.HTTPSConnection):
+    pass
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):

@@ -10,9 +10,7 @@ import json
 import logging
 import os
 import pickle
-import socket
 import sys
-import tarfile
 import threading
 import types
 import zipfile
@@ -23,6 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from support import make_tar_gz, unused_port
 from course_lib import datasets
 from course_lib.datasets import (DATASETS, DatasetFormatError, DatasetNotAvailable, RetrievalDataset, describe,
                                  describe_registry, load_dataset, load_folder, load_manifest, read_gnd_pickle)
@@ -40,16 +39,6 @@ def jpeg_bytes(color=(200, 30, 30), size=(8, 6), marker=False) -> bytes:
                 image.putpixel((x, y), (255, 255, 255))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=95)
-    return buffer.getvalue()
-
-
-def tgz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 
 
@@ -102,12 +91,12 @@ def site(tmp_path_factory):
     red, blue = jpeg_bytes((200, 30, 30)), jpeg_bytes((30, 30, 200))
 
     oxford = ["all_souls_000001", "all_souls_000002", "ashmolean_000003", "oxford_000004", "radcliffe_camera_000005"]
-    (folder / "oxbuild_images-v1.tgz").write_bytes(tgz({f"oxbuild_images/{n}.jpg": red for n in oxford}))
+    (folder / "oxbuild_images-v1.tgz").write_bytes(make_tar_gz({f"oxbuild_images/{n}.jpg": red for n in oxford}))
     (folder / "gnd_roxford5k.pkl").write_bytes(gnd_pickle({
         "imlist": oxford[1:], "qimlist": ["all_souls_000001"],
         "gnd": [{"bbx": np.array([1.5, 1.0, 6.0, 5.0]), "easy": np.array([0]), "hard": np.array([3]),
                  "junk": np.array([1], dtype=np.int64)}]}, numpy_module="numpy.core.multiarray"))
-    (folder / "gt_files_170407.tgz").write_bytes(tgz({
+    (folder / "gt_files_170407.tgz").write_bytes(make_tar_gz({
         "all_souls_1_query.txt": b"oxc1_all_souls_000001 1.5 1.0 6.0 5.0\n",
         "all_souls_1_good.txt": b"all_souls_000001\nall_souls_000002\n",
         "all_souls_1_ok.txt": b"radcliffe_camera_000005\n",
@@ -115,26 +104,26 @@ def site(tmp_path_factory):
 
     # Paris: one listed-corrupted file really is an HTML page, another listed one decodes fine.
     html = b"<html><body>302 Found</body></html>"
-    (folder / "paris_1-v1.tgz").write_bytes(tgz({
+    (folder / "paris_1-v1.tgz").write_bytes(make_tar_gz({
         "paris/defense/paris_defense_000000.jpg": blue, "paris/defense/paris_defense_000001.jpg": blue,
         "paris/louvre/paris_louvre_000136.jpg": html}))
-    (folder / "paris_2-v1.tgz").write_bytes(tgz({
+    (folder / "paris_2-v1.tgz").write_bytes(make_tar_gz({
         "paris/eiffel/paris_eiffel_000000.jpg": blue, "paris/pantheon/paris_pantheon_000284.jpg": blue}))
     paris_imlist = ["paris_defense_000001", "paris_louvre_000136", "paris_eiffel_000000", "paris_pantheon_000284"]
     (folder / "gnd_rparis6k.pkl").write_bytes(gnd_pickle({
         "imlist": paris_imlist, "qimlist": ["paris_defense_000000"],
         "gnd": [{"bbx": [0.0, 0.0, 4.0, 4.0], "easy": [0, 1], "hard": [3], "junk": [2]}]}))
-    (folder / "paris_120310.tgz").write_bytes(tgz({
+    (folder / "paris_120310.tgz").write_bytes(make_tar_gz({
         "paris/defense_1_query.txt": b"paris_defense_000000 0 0 4 4\n",
         "paris/defense_1_good.txt": b"paris_defense_000001\nparis_louvre_000136\n",
         "paris/defense_1_ok.txt": b"",
         "paris/defense_1_junk.txt": b"paris_eiffel_000000\n"}))
 
     # Holidays: 100600.jpg is in the published rotation list (90 degrees clockwise).
-    (folder / "jpg1.tar.gz").write_bytes(tgz({
+    (folder / "jpg1.tar.gz").write_bytes(make_tar_gz({
         "jpg/100000.jpg": red, "jpg/100001.jpg": red, "jpg/100100.jpg": blue, "jpg/100101.jpg": blue,
         "jpg/100102.jpg": blue}))
-    (folder / "jpg2.tar.gz").write_bytes(tgz({
+    (folder / "jpg2.tar.gz").write_bytes(make_tar_gz({
         "jpg/100600.jpg": jpeg_bytes(size=(8, 6), marker=True), "jpg/100601.jpg": red}))
 
     (folder / "ukbench.zip").write_bytes(zipped({
@@ -156,12 +145,6 @@ def local_manifest(name: str, url_of) -> dict:
     for entry in spec["files"]:
         entry["url"], entry["mirrors"] = url_of(entry["name"]), []
     return spec
-
-
-def unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import re
-import socket
 import tarfile
 import threading
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from support import make_tar_gz, unused_port
 from course_lib.download import (COMPLETE_MARKER, ArchiveError, ChecksumMismatch, DownloadError, TrustStore,
                                  UnsafeArchiveError, check_file, completed, download, extract, staged_folder)
 
@@ -93,22 +93,6 @@ def server():
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def make_tar_gz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 BIG = bytes(range(256)) * 4000  # 1 MB of non-repeating-per-KB content
