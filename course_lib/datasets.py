@@ -237,8 +237,8 @@ def _ensure_files(spec: dict, cache: Path, allow_download: bool, progress: bool)
             continue
         if not allow_download and not dest.is_file():
             raise DatasetNotAvailable(
-                f"{spec['name']} is not in {cache} and downloads are off: call load_dataset('{spec['name']}', "
-                f"download=True), or put {entry['name']} from {entry['url']} into {dest.parent}")
+                f"{spec['name']} is not in {cache} and downloads are off (download=False, or --no-download): "
+                f"allow them, or put {entry['name']} from {entry['url']} into {dest.parent}")
         try:
             if allow_download:
                 download(entry["url"], dest, entry["sha256"], entry["size"], mirrors=entry.get("mirrors", ()),

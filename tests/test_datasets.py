@@ -249,8 +249,8 @@ def test_offline_missing_dataset_is_one_sentence(tmp_path):
 
 
 def test_downloads_off_and_missing_says_how_to_proceed(tmp_path):
-    with pytest.raises(DatasetNotAvailable, match=r"downloads are off: call load_dataset\('ukbench', "
-                                                  r"download=True\), or put ukbench.zip"):
+    with pytest.raises(DatasetNotAvailable, match=r"downloads are off \(download=False, or --no-download\): "
+                                                  r"allow them, or put ukbench.zip"):
         load_dataset("ukbench", root=tmp_path, download=False)
 
 
