@@ -29,9 +29,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def _write_json_atomic(path: Path, payload: dict) -> None:
     path = path.expanduser()
-    if path.parent and not path.parent.exists():
+    if not path.parent.is_dir():
         raise ValueError(f"--json {path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", suffix=".json.part")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.part")
     with os.fdopen(fd, "w") as f:
         json.dump(payload, f, indent=2)
         f.write("\n")
@@ -65,9 +65,9 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_datasets(args) -> int:
-    from .datasets import DATASETS, describe_registry
+    from .datasets import describe_registry
 
-    print(describe_registry() if callable(describe_registry) else "\n".join(DATASETS))
+    print(describe_registry())
     return 0
 
 
