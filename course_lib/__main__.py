@@ -29,8 +29,6 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def _write_json_atomic(path: Path, payload: dict) -> None:
     path = path.expanduser()
-    if not path.parent.is_dir():
-        raise ValueError(f"--json {path}: folder {path.parent} does not exist")
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.part")
     with os.fdopen(fd, "w") as f:
         json.dump(payload, f, indent=2)
@@ -48,6 +46,8 @@ def cmd_evaluate(args) -> int:
     methods = args.pooling or list(POOLINGS)
     if args.image_size is not None and args.image_size < 32:
         raise ValueError(f"--image-size {args.image_size}: must be at least 32 pixels")
+    if args.json and not Path(args.json).expanduser().parent.is_dir():
+        raise ValueError(f"--json {args.json}: folder {Path(args.json).parent} does not exist")
     dataset = load_dataset(args.dataset, download=not args.no_download)
     device = config.get_device(args.device)
     backbone = load_backbone(args.backbone, device=device)
