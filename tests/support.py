@@ -2,6 +2,8 @@
 import io
 import socket
 import tarfile
+import threading
+from http.server import ThreadingHTTPServer
 
 
 def make_tar_gz(members: dict[str, bytes]) -> bytes:
@@ -20,3 +22,18 @@ def unused_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 (a free port) running in a daemon thread until `close()`."""
+
+    def serve(self, handler) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}/{path.lstrip('/')}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

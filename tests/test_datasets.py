@@ -11,17 +11,16 @@ import logging
 import os
 import pickle
 import sys
-import threading
 import types
 import zipfile
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from support import make_tar_gz, unused_port
+from support import LoopbackServer, make_tar_gz, unused_port
 from course_lib import datasets
 from course_lib.datasets import (DATASETS, DatasetFormatError, DatasetNotAvailable, RetrievalDataset, describe,
                                  describe_registry, load_dataset, load_folder, load_manifest, read_gnd_pickle)
@@ -58,7 +57,7 @@ def gnd_pickle(content: dict, numpy_module: str | None = None) -> bytes:
     return data
 
 
-class StaticServer:
+class StaticServer(LoopbackServer):
     """Serves a folder over HTTP on 127.0.0.1 and counts the requests."""
 
     def __init__(self, folder: Path):
@@ -73,15 +72,7 @@ class StaticServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_port}/{name}"
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(functools.partial(Handler, directory=str(folder)))
 
 
 @pytest.fixture(scope="module")

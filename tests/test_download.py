@@ -8,20 +8,19 @@ import json
 import logging
 import re
 import tarfile
-import threading
 import time
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
-from support import make_tar_gz, unused_port
+from support import LoopbackServer, make_tar_gz, unused_port
 from course_lib.download import (COMPLETE_MARKER, ArchiveError, ChecksumMismatch, DownloadError, TrustStore,
                                  UnsafeArchiveError, check_file, completed, download, extract, staged_folder)
 
 
-class FileServer:
+class FileServer(LoopbackServer):
     """Serves byte strings by path, with HTTP Range, and misbehaves on request.
 
     cut_once:     paths whose next response announces the full length but stops halfway
@@ -73,15 +72,7 @@ class FileServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_port}{path}"
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
 @pytest.fixture
