@@ -72,8 +72,11 @@ def _same_size_batches(paths, max_side, bboxes, batch_size) -> list[list[int]]:
     """Group images whose resized shapes are equal, so they can share a batch unpadded.
 
     Padding would change every pooled value, so images of different shapes never mix.
-    Shapes come from the file headers (no decoding).
+    Shapes come from the file headers (no decoding); with batches of one there is nothing
+    to group and no header is read.
     """
+    if batch_size == 1:
+        return [[i] for i in range(len(paths))]
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     for i, path in enumerate(paths):
         if bboxes is not None and bboxes[i] is not None:
