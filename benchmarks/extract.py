@@ -20,7 +20,8 @@ from torchvision.transforms import functional as TF
 
 from course_lib import config
 from course_lib.datasets import load_dataset
-from course_lib.features import describe_images, resized_shape
+from course_lib.features import describe_images
+from course_lib.images import shrunk_size
 from course_lib.models import load_backbone
 from course_lib.pooling import gem
 
@@ -30,7 +31,7 @@ def plain_loop(paths, backbone, image_size, device):
     out = []
     for path in paths:
         img = Image.open(path).convert("RGB")
-        w, h = resized_shape(img.width, img.height, image_size)
+        w, h = shrunk_size(img.width, img.height, image_size)
         x = TF.to_tensor(TF.resize(img, [h, w], antialias=True)).unsqueeze(0).to(device)
         out.append(torch.nn.functional.normalize(gem(backbone(x)[backbone.default_conv]), dim=1).cpu())
     return torch.cat(out)

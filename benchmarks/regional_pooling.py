@@ -13,14 +13,17 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from course_lib.pooling import box_max_approx, integral_images, rmac_regions
+from course_lib.pooling import rmac_regions
+from course_lib.regions import (
+    direct_box_max,
+    integral_box_max,
+    random_boxes,
+    time_regional_max,
+)
 
 
 def cpu_name() -> str:
@@ -53,44 +56,9 @@ def relu_like_maps(channels: int, height: int, width: int, generator: torch.Gene
     return torch.relu(smooth)
 
 
-def random_boxes(count: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
-    """(count, 4) boxes (x, y, w, h): sides uniform in 1..W and 1..H, placed uniformly inside."""
-    w = torch.randint(1, width + 1, (count,), generator=generator)
-    h = torch.randint(1, height + 1, (count,), generator=generator)
-    x = (torch.rand(count, generator=generator) * (width - w + 1)).long()
-    y = (torch.rand(count, generator=generator) * (height - h + 1)).long()
-    return torch.stack([x, y, w, h], dim=1)
-
-
-def direct_box_max(maps: torch.Tensor, boxes: list[tuple[int, int, int, int]]) -> torch.Tensor:
-    """The plain way: slice each box out of the map and take its maximum, (N, B, C)."""
-    return torch.stack([maps[:, :, y:y + h, x:x + w].amax(dim=(-2, -1)) for x, y, w, h in boxes], dim=1)
-
-
-def integral_box_max(maps: torch.Tensor, boxes: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Build the integral images, then read every box from them at once, (N, B, C)."""
-    return box_max_approx(integral_images(maps, alpha), boxes, alpha)
-
-
-def interleaved_ms(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median time of each run in milliseconds, the runs taking turns so that a busy machine
-    slows them alike."""
-    for run in runs.values():
-        run()  # warm-up: first-call allocations are not what we measure
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: 1000 * statistics.median(values) for name, values in times.items()}
-
-
 def compare(label: str, maps: torch.Tensor, boxes: torch.Tensor, alpha: float, repeats: int) -> None:
     box_list = [tuple(box) for box in boxes.tolist()]
-    ms = interleaved_ms({"direct": lambda: direct_box_max(maps, box_list),
-                         "build": lambda: integral_images(maps, alpha),
-                         "integral": lambda: integral_box_max(maps, boxes, alpha)}, repeats)
+    ms = time_regional_max(maps, boxes, alpha, repeats)
     direct_ms, build_ms, integral_ms = ms["direct"], ms["build"], ms["integral"]
 
     exact = direct_box_max(maps, box_list).double()

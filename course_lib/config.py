@@ -32,6 +32,11 @@ def descriptors_dir() -> Path:
     return home_dir() / "descriptors"
 
 
+def results_dir() -> Path:
+    """Result tables that notebooks and the CLI write (CSV)."""
+    return home_dir() / "results"
+
+
 def get_device(prefer: str | None = None):
     """The torch device to use: `prefer` if given, else CUDA when available, else CPU."""
     import torch

@@ -38,6 +38,8 @@ __all__ = [
     "holidays_map",
     "ukbench_score",
     "precision_recall_curve",
+    "bootstrap_ci",
+    "paired_difference",
 ]
 
 LEVELS = ("easy", "medium", "hard")
@@ -421,3 +423,45 @@ def precision_recall_curve(ranks_column, ok, junk=()) -> tuple[np.ndarray, np.nd
     recall = np.concatenate([[0.0], true_positives / ok.size])
     precision = np.concatenate([[1.0], true_positives / list_length])
     return recall, precision
+
+
+# --------------------------------------------------------------------------------------------------
+# How sure a difference is: bootstrap over queries
+# --------------------------------------------------------------------------------------------------
+
+def bootstrap_ci(per_query_ap, confidence: float = 0.95, n_resamples: int = 10000, seed: int = 0
+                 ) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of per-query APs and its percentile bootstrap interval.
+
+    Queries are resampled with replacement `n_resamples` times; the interval holds the central
+    `confidence` share of the resampled means. With a few dozen queries an mAP is uncertain by
+    several points, which is what this interval shows.
+    """
+    values = np.asarray(per_query_ap, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
+        raise EvaluationInputError(f"per_query_ap must be a non-empty 1-D array of finite numbers, "
+                                   f"got shape {values.shape}")
+    if not 0 < confidence < 1:
+        raise EvaluationInputError(f"confidence must be between 0 and 1, got {confidence}")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, size=(n_resamples, values.size))].mean(axis=1)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(values.mean()), float(low), float(high)
+
+
+def paired_difference(per_query_a, per_query_b, confidence: float = 0.95, n_resamples: int = 10000,
+                      seed: int = 0) -> dict:
+    """Is method A better than B on the same queries? The mean per-query AP difference A - B with
+    its bootstrap interval (queries resampled in pairs), and how many queries each side wins.
+
+    "real" is True when the interval excludes 0: the difference is larger than the spread over
+    queries explains.
+    """
+    a, b = np.asarray(per_query_a, dtype=np.float64), np.asarray(per_query_b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise EvaluationInputError(f"per-query APs of both methods must cover the same queries, "
+                                   f"got shapes {a.shape} and {b.shape}")
+    mean, low, high = bootstrap_ci(a - b, confidence, n_resamples, seed)
+    return {"difference": mean, "low": low, "high": high, "wins": int((a > b).sum()),
+            "losses": int((a < b).sum()), "ties": int((a == b).sum()), "real": bool(low > 0 or high < 0)}

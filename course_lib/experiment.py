@@ -5,59 +5,89 @@ a number in a notebook is the number the command line prints.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import pandas as pd
 
 from . import evaluation
-from .search import rank_database
+from .index import rank_database
 
 KAPPAS = (1, 5, 10)
+
+
+def ground_truth(dataset, level: str = "medium", queries=None) -> list[dict]:
+    """Per query {"ok", "junk"} at one level of the revisited protocol (easy, medium, hard; datasets
+    with one level of positives use medium): what AP counts for `dataset`.
+
+    A query that is itself a database image (Holidays, UKBench) is not its own answer: it
+    becomes junk, which is exactly removing it from its list (the Holidays protocol).
+    queries: which queries (default all).
+    """
+    queries = range(dataset.n_queries) if queries is None else list(queries)
+    gnd = evaluation.revisited_split([dataset.gnd[q] for q in queries], level)
+    if dataset.query_ids is not None:
+        gnd = evaluation.with_query_as_junk(gnd, [dataset.query_ids[q] for q in queries])
+    return gnd
 
 
 def score_ranking(dataset, ranks) -> dict:
     """Protocol scores of a full ranking (n_db, n_queries) on `dataset`.
 
-    Always returns "map", "mp@1", "mp@5", "mp@10", "per_query_ap"; the revisited
+    Always returns "map", "mp@1", "mp@5", "mp@10", "per_query_ap" (Medium level); the revisited
     protocol adds "map_easy", "map_medium" (= "map") and "map_hard"; UKBench adds
     "ukbench_score" (mean correct in the top 4, self included, as defined there).
     """
     result: dict = {}
     if dataset.protocol == "ukbench":
         result["ukbench_score"] = float(evaluation.ukbench_score(ranks))
-    gnd = dataset.gnd
-    if dataset.query_ids is not None:
-        # A query that is a database image is not its own answer: it becomes junk,
-        # which is exactly removing it from its list (the Holidays protocol).
-        gnd = [{**g, "junk": [*g.get("junk", []), int(q)]} for g, q in zip(gnd, dataset.query_ids)]
-    if dataset.protocol == "revisited":
-        split = evaluation.evaluate_revisited(ranks, gnd, kappas=KAPPAS)
-        for level in ("easy", "medium", "hard"):
-            result[f"map_{level}"] = float(split[level]["map"])
-        medium = split["medium"]
-        result["map"] = float(medium["map"])
-        result.update({f"mp@{k}": float(medium["mp"][k]) for k in KAPPAS})
-        result["per_query_ap"] = [float(a) for a in medium["per_query_ap"]]
-        return result
-    mean_ap, aps, mp, _ = evaluation.compute_map(ranks, evaluation.revisited_split(gnd, "medium"), kappas=KAPPAS)
+    levels = ("easy", "hard", "medium") if dataset.protocol == "revisited" else ("medium",)
+    for level in levels:
+        mean_ap, aps, mp, _ = evaluation.compute_map(ranks, ground_truth(dataset, level), kappas=KAPPAS)
+        if dataset.protocol == "revisited":
+            result[f"map_{level}"] = float(mean_ap)
     result["map"] = float(mean_ap)
     result.update({f"mp@{k}": float(v) for k, v in zip(KAPPAS, mp)})
     result["per_query_ap"] = [float(a) for a in aps]
     return result
 
 
-def evaluate_descriptors(dataset, descriptors) -> list[dict]:
-    """Rank with faiss and score every method in `descriptors` (a features.Descriptors)."""
+def evaluate_descriptors(dataset, descriptors, prefix: str = "") -> list[dict]:
+    """Rank with faiss and score every method in `descriptors` (a features.Descriptors).
+
+    One row per method; its "method" is the method name, after `prefix` (e.g. "alexnet ") so
+    that rows of several backbones can share one table.
+    """
     rows = []
     for method in descriptors.methods:
         ranks = rank_database(descriptors.db[method], descriptors.queries[method])
-        rows.append({"pooling": method, **score_ranking(dataset, ranks)})
+        rows.append({"method": prefix + method, **score_ranking(dataset, ranks)})
     return rows
+
+
+def query_result(dataset, descriptors, method: str, query: int) -> tuple[list[int], dict, float]:
+    """One query with one method: (database ids best first, its ground truth with the query's own
+    id as junk where the query is a database image, its AP at the Medium level)."""
+    ranks = rank_database(descriptors.db[method], descriptors.queries[method][query:query + 1])
+    gnd = dict(dataset.gnd[query])
+    if dataset.query_ids is not None:
+        gnd["junk"] = [*gnd.get("junk", []), int(dataset.query_ids[query])]
+    ap = evaluation.compute_map(ranks, ground_truth(dataset, "medium", [query]), kappas=())[0]
+    return [int(i) for i in ranks[:, 0]], gnd, float(ap)
+
+
+def per_query_table(rows: list[dict], decimals: int | None = 2) -> pd.DataFrame:
+    """AP of every query (rows) under every method (columns), from rows of `evaluate_descriptors`;
+    rounded to `decimals` (None: as computed)."""
+    table = pd.DataFrame({row["method"]: row["per_query_ap"] for row in rows})
+    table = table if decimals is None else table.round(decimals)
+    table.index.name = "query"
+    return table
 
 
 def results_table(rows: list[dict]) -> pd.DataFrame:
     """The printed table: one row per method, mAP and mP@k in percent, UKBench score in 0..4."""
-    table = pd.DataFrame(rows).drop(columns=["per_query_ap"]).set_index("pooling")
+    table = pd.DataFrame(rows).drop(columns=["per_query_ap"]).set_index("method")
     percent = [c for c in table.columns if c.startswith(("map", "mp@"))]
     table[percent] = (table[percent] * 100).round(1)
     if "ukbench_score" in table:
@@ -69,14 +99,15 @@ def results_table(rows: list[dict]) -> pd.DataFrame:
     return table[order]
 
 
-def run(dataset, backbone, methods: Sequence[str], image_size: int | None = 512, scales=(1.0,),
-        tap: str | None = None, progress: bool = True) -> list[dict]:
-    """Extract (or read cached) descriptors, rank, score: the whole experiment."""
+def run(dataset, backbone, methods: Sequence[str], max_side: int | None = 512, scales=(1.0,),
+        tap: str | None = None, progress: bool = True, prefix: str = "", batch_size: int | None = None) -> list[dict]:
+    """Extract (or read cached) descriptors, rank, score: the whole experiment. `prefix` names the
+    rows of another backbone apart ("alexnet fc6")."""
     from .features import extract_descriptors
 
-    descriptors = extract_descriptors(dataset, backbone, methods=methods, image_size=image_size,
-                                      scales=scales, tap=tap, progress=progress)
-    return evaluate_descriptors(dataset, descriptors)
+    descriptors = extract_descriptors(dataset, backbone, methods=methods, max_side=max_side, scales=scales,
+                                      tap=tap, progress=progress, batch_size=batch_size)
+    return evaluate_descriptors(dataset, descriptors, prefix=prefix)
 
 
 def headline_score(row: dict) -> tuple[str, float]:
@@ -102,9 +133,45 @@ def comparison_table(results: Mapping[str, list[dict]], labels: Mapping[str, str
     for dataset_name, rows in results.items():
         for row in rows:
             score_name, value = headline_score(row)
-            cells.setdefault(row["pooling"], {})[f"{dataset_name} {score_name}"] = value
+            cells.setdefault(row["method"], {})[f"{dataset_name} {score_name}"] = value
     columns = list(dict.fromkeys(column for by_column in cells.values() for column in by_column))
     table = pd.DataFrame.from_dict(cells, orient="index").reindex(columns=columns)
     table.index = [labels.get(method, method) for method in table.index]
     table.index.name = "method"
     return table
+
+
+def compare_datasets(names: Sequence[str], runs: Sequence[dict], download: bool = False,
+                     known: Mapping[str, list[dict]] | None = None, log=print) -> dict[str, list[dict]]:
+    """The same experiments on several datasets: {dataset name: rows}, ready for `comparison_table`.
+
+    runs: keyword arguments of `run` without the dataset (backbone, methods, max_side, prefix, ...).
+    known: rows already computed (e.g. {"mini": rows}), kept as they are. A dataset that is not
+    here and cannot be fetched (downloads off, offline) is skipped with one line through `log`.
+    """
+    from .datasets import DatasetNotAvailable, load_dataset
+    from .datasets.download import DownloadError
+
+    results = {name: list(rows) for name, rows in (known or {}).items()}
+    for name in names:
+        if name in results:
+            continue
+        try:
+            dataset = load_dataset(name, download=download, progress=False)
+        except (DatasetNotAvailable, DownloadError) as error:
+            log(f"{name}: skipped, not available ({type(error).__name__})")
+            continue
+        results[name] = [row for kwargs in runs for row in run(dataset, progress=False, **kwargs)]
+    return results
+
+
+def save_results(table: pd.DataFrame, name: str) -> Path:
+    """Write a results table as CSV under the results folder (config.results_dir()); returns the path."""
+    from . import config
+    from .files import atomic_write
+
+    path = config.results_dir() / f"{name}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as f:
+        f.write(table.to_csv().encode("utf-8"))
+    return path

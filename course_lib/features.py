@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,8 @@ from torchvision.transforms.functional import pil_to_tensor
 from tqdm.auto import tqdm
 
 from . import config
-from .images import image_size, load_image
+from .files import save_npz
+from .images import image_size, load_image, shrunk_size
 from .pooling import POOLINGS, pool
 
 CACHE_VERSION = 1
@@ -40,14 +41,6 @@ class Descriptors:
     @property
     def methods(self) -> list[str]:
         return list(self.db)
-
-
-def resized_shape(width: int, height: int, max_side: int | None) -> tuple[int, int]:
-    """(width, height) after shrinking so that the longer side is at most max_side."""
-    if max_side is None or max(width, height) <= max_side:
-        return width, height
-    s = max_side / max(width, height)
-    return max(1, round(width * s)), max(1, round(height * s))
 
 
 def image_tensor(path, max_side: int | None, bbox=None) -> torch.Tensor:
@@ -83,7 +76,7 @@ def _same_size_batches(paths, max_side, bboxes, batch_size) -> list[list[int]]:
             groups[("crop", i)].append(i)  # each query crop has its own shape
             continue
         w, h = image_size(path)
-        groups[resized_shape(w, h, max_side)].append(i)
+        groups[shrunk_size(w, h, max_side)].append(i)
     batches = []
     for members in groups.values():
         batches += [members[j:j + batch_size] for j in range(0, len(members), batch_size)]
@@ -118,6 +111,49 @@ def resolve_method(spec: str, backbone, default_tap: str | None = None) -> tuple
     return name, tap
 
 
+def default_batch_size(device) -> int:
+    """Images per batch: 16 on a GPU, where batching pays (4.2x the images/s of a per-image loop on
+    an H100), 1 on a CPU, where larger batches were slower (benchmarks/extract.py; README, "Measured")."""
+    return 1 if torch.device(device).type == "cpu" else 16
+
+
+FC_LABEL = "neural code"  # how menus and tables name a fully connected layer's activation (nothing pooled)
+
+
+def methods_by_layer(methods: Sequence[str], backbone) -> dict[str, dict[str, str]]:
+    """Method names grouped for menus: {layer: {pooling: method name}}, layers in network order.
+
+    A fully connected layer's activation appears as pooling FC_LABEL ("neural code").
+    """
+    grouped: dict[str, dict[str, str]] = {}
+    for method in methods:
+        pooling, layer = resolve_method(method, backbone)
+        grouped.setdefault(layer, {})[FC_LABEL if pooling == FC_DESCRIPTOR else pooling] = method
+    order = list(backbone.taps)
+    return {layer: grouped[layer] for layer in sorted(grouped, key=order.index)}
+
+
+def _one_image(backbone, image, max_side: int | None) -> torch.Tensor:
+    x = image if isinstance(image, torch.Tensor) else image_tensor(image, max_side=max_side)
+    return x[None].to(next(backbone.parameters()).device)
+
+
+@torch.inference_mode()
+def conv_maps(backbone, image, taps: Sequence[str], max_side: int | None = 512) -> dict[str, torch.Tensor]:
+    """Feature maps of one image at several layers, {tap: (C, H, W) tensor on the CPU}.
+
+    image: a file path, or a (3, H, W) tensor in [0, 1] (then max_side is not applied).
+    """
+    acts = backbone(_one_image(backbone, image, max_side), tuple(taps))
+    return {tap: acts[tap][0].cpu() for tap in taps}
+
+
+@torch.inference_mode()
+def conv_map(backbone, image, tap: str | None = None, max_side: int | None = 512) -> torch.Tensor:
+    """One image's (C, H, W) feature map on the CPU at `tap` (default: the last conv layer)."""
+    return backbone.conv_map(_one_image(backbone, image, max_side), tap)[0].cpu()
+
+
 @torch.inference_mode()
 def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side: int | None = 512,
                     bboxes=None, scales: Sequence[float] = (1.0,), tap: str | None = None,
@@ -130,16 +166,13 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
     share one forward pass per batch, however many layers they read.
     scales: multi-scale extraction as in Radenovic et al.: the image is resized by each
     factor, pooled, and the descriptors are summed and L2-normalised.
-    batch_size: images of equal shape share a batch. The default is 16 on a GPU, where
-    batching pays (4.2x the images/s of a per-image loop on an H100), and 1 on a CPU,
-    where larger batches were slower (benchmarks/extract.py; README, "Measured").
+    batch_size: images of equal shape share a batch; default `default_batch_size(device)`.
     """
     methods = list(methods)
     resolved = {m: resolve_method(m, backbone, tap) for m in methods}
     taps = tuple(dict.fromkeys(t for _, t in resolved.values()))
     device = torch.device(device) if device is not None else next(backbone.parameters()).device
-    if batch_size is None:
-        batch_size = 1 if device.type == "cpu" else 16
+    batch_size = default_batch_size(device) if batch_size is None else batch_size
     if num_workers is None:
         num_workers = 0 if device.type == "cpu" else min(4, os.cpu_count() or 1)
     n = len(paths)
@@ -191,20 +224,27 @@ def _cache_file(dataset, key: str, cache_dir: Path | None) -> Path:
     return Path(cache_dir or config.descriptors_dir()) / dataset.name / f"{key}.npz"
 
 
-def _save_atomic(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.part")
+def _read_cache(path: Path, n_db: int, n_queries: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A cached entry, or None when there is none. An entry that cannot be read (truncated, emptied,
+    missing an array, wrong number of rows) is said in one line, deleted, and recomputed."""
+    if not path.exists():
+        return None
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with np.load(path) as z:
+            db, queries = z["db"], z["queries"]
+        if db.shape[0] != n_db or queries.shape[0] != n_queries:
+            raise ValueError(f"{db.shape[0]} database and {queries.shape[0]} query rows, "
+                             f"expected {n_db} and {n_queries}")
+    except Exception as err:  # np.load raises many types on damaged files
+        warnings.warn(f"{path}: damaged descriptor cache entry ({type(err).__name__}: "
+                      f"{str(err).splitlines()[0] if str(err) else ''}); recomputing it", stacklevel=3)
+        path.unlink(missing_ok=True)
+        return None
+    return db, queries
 
 
 def extract_descriptors(dataset, backbone, methods: Sequence[str] = ("mac", "spoc", "gem", "rmac"),
-                        image_size: int | None = 512, scales: Sequence[float] = (1.0,), tap: str | None = None,
+                        max_side: int | None = 512, scales: Sequence[float] = (1.0,), tap: str | None = None,
                         cache: bool = True, cache_dir: Path | None = None, device=None, batch_size: int | None = None,
                         progress: bool = True) -> Descriptors:
     """Database and query descriptors of a `RetrievalDataset`, computed once and cached.
@@ -217,19 +257,19 @@ def extract_descriptors(dataset, backbone, methods: Sequence[str] = ("mac", "spo
     keys = {}
     for m in methods:
         pooling, layer = resolve_method(m, backbone, tap)
-        keys[m] = cache_key(dataset, backbone.name, layer, pooling, image_size, scales)
+        keys[m] = cache_key(dataset, backbone.name, layer, pooling, max_side, scales)
     db: dict[str, np.ndarray] = {}
     queries: dict[str, np.ndarray] = {}
     missing = []
     for m in methods:
         f = _cache_file(dataset, keys[m], cache_dir)
-        if cache and f.exists():
-            with np.load(f) as z:
-                db[m], queries[m] = z["db"], z["queries"]
-        else:
+        cached = _read_cache(f, len(dataset.images), len(dataset.queries)) if cache else None
+        if cached is None:
             missing.append(m)
+        else:
+            db[m], queries[m] = cached
     if missing:
-        common = dict(backbone=backbone, methods=missing, max_side=image_size, scales=scales, tap=tap,
+        common = dict(backbone=backbone, methods=missing, max_side=max_side, scales=scales, tap=tap,
                       device=device, batch_size=batch_size)
         new_db = describe_images(dataset.images, progress=progress and f"{dataset.name} database", **common)
         if dataset.query_ids is not None:
@@ -240,5 +280,5 @@ def extract_descriptors(dataset, backbone, methods: Sequence[str] = ("mac", "spo
         for m in missing:
             db[m], queries[m] = new_db[m], new_q[m]
             if cache:
-                _save_atomic(_cache_file(dataset, keys[m], cache_dir), db=new_db[m], queries=new_q[m])
+                save_npz(_cache_file(dataset, keys[m], cache_dir), db=new_db[m], queries=new_q[m])
     return Descriptors(db={m: db[m] for m in methods}, queries={m: queries[m] for m in methods})

@@ -95,7 +95,7 @@ def load_image(path: str | Path, max_side: int | None = None,
         sx, sy = rgb.width / full_w, rgb.height / full_h
         rgb = rgb.crop((_nearest_int(x1 * sx), _nearest_int(y1 * sy),
                         _nearest_int(x2 * sx), _nearest_int(y2 * sy)))
-    target = _shrunk_size(x2 - x1, y2 - y1, max_side)
+    target = shrunk_size(x2 - x1, y2 - y1, max_side)
     if rgb.size != target:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS)
     return rgb
@@ -128,7 +128,7 @@ def to_rgb(im: Image.Image, path: str | Path = "<image>") -> Image.Image:
         raise ImageLoadError(f"{path}: cannot convert mode {mode} to RGB ({_describe(err)})") from err
 
 
-def _shrunk_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+def shrunk_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
     """(width, height) scaled so that the longer side is at most max_side (never enlarged)."""
     if max_side is None or max(width, height) <= max_side:
         return width, height

@@ -108,7 +108,7 @@ def _check_size(height: int, width: int, caller: str) -> None:
             raise PoolingError(f"{caller}: {name} must be an integer >= 1, got {value!r}")
 
 
-def _grid_offsets(length: int, size: int, count: int) -> list[int]:
+def grid_offsets(length: int, size: int, count: int) -> list[int]:
     """Left edges of `count` windows of `size` cells spread evenly from 0 to length - size."""
     if count == 1:
         return [0]
@@ -116,7 +116,7 @@ def _grid_offsets(length: int, size: int, count: int) -> list[int]:
     return [math.floor(i * step) for i in range(count)]
 
 
-def _long_side_extra_regions(height: int, width: int) -> int:
+def long_side_extra_regions(height: int, width: int) -> int:
     """How many more regions the longer side gets than the shorter one at every level.
 
     Level-1 regions are squares as wide as the shorter side; along the longer side we pick the
@@ -142,7 +142,7 @@ def rmac_regions(height: int, width: int, L: int = 3, include_global: bool = Tru
     """The R-MAC regions (Tolias et al., ICLR 2016) of an H x W map, as (x, y, w, h) in cells.
 
     At scale l = 1..L the regions are squares of side floor(2 min(H, W) / (l + 1)) placed on a
-    grid of l x l positions, plus `_long_side_extra_regions` more along the longer side, evenly
+    grid of l x l positions, plus `long_side_extra_regions` more along the longer side, evenly
     spread from edge to edge (about 40% overlap). Regions are listed scale by scale, row by row.
     Squares that would be 0 cells wide (tiny maps at fine scales) are left out.
 
@@ -153,7 +153,7 @@ def rmac_regions(height: int, width: int, L: int = 3, include_global: bool = Tru
     _check_size(height, width, "rmac_regions")
     if isinstance(L, bool) or not isinstance(L, int) or L < 1:
         raise PoolingError(f"rmac_regions: L (number of scales) must be an integer >= 1, got {L!r}")
-    extra = _long_side_extra_regions(height, width)
+    extra = long_side_extra_regions(height, width)
     extra_x = extra if width > height else 0
     extra_y = extra if height > width else 0
     regions: list[Box] = [(0, 0, width, height)] if include_global else []
@@ -161,8 +161,8 @@ def rmac_regions(height: int, width: int, L: int = 3, include_global: bool = Tru
         side = (2 * min(height, width)) // (level + 1)
         if side == 0:
             break
-        xs = _grid_offsets(width, side, level + extra_x)
-        ys = _grid_offsets(height, side, level + extra_y)
+        xs = grid_offsets(width, side, level + extra_x)
+        ys = grid_offsets(height, side, level + extra_y)
         regions.extend((x, y, side, side) for y in ys for x in xs)
     return regions
 

@@ -74,27 +74,11 @@ def week_ahead(now=None, days: int = 7):
     )
 
 
-FC_LABEL = "neural code"  # what the pooling menu shows for a fully connected layer (no pooling)
-
-
-def methods_by_layer(methods, backbone) -> dict[str, dict[str, str]]:
-    """Extracted method names grouped for menus: {layer: {pooling: method name}}, layers in network order.
-
-    A fully connected layer's activation appears as pooling "neural code".
-    """
-    from .features import FC_DESCRIPTOR, resolve_method
-
-    grouped: dict[str, dict[str, str]] = {}
-    for method in methods:
-        pooling, layer = resolve_method(method, backbone)
-        grouped.setdefault(layer, {})[FC_LABEL if pooling == FC_DESCRIPTOR else pooling] = method
-    order = list(backbone.taps)
-    return {layer: grouped[layer] for layer in sorted(grouped, key=order.index)}
-
-
 def representation_explorer(dataset, descriptors, backbone, k: int = 8):
     """Pick a query, a layer and a pooling method; see the ranked results with AP (wraps `viz.show_query`)."""
     from .viz import show_query
+
+    from .features import methods_by_layer
 
     table = methods_by_layer(descriptors.methods, backbone)
     first_layer = backbone.default_conv if backbone.default_conv in table else next(iter(table))
@@ -120,25 +104,22 @@ def representation_explorer(dataset, descriptors, backbone, k: int = 8):
     return widgets.VBox([widgets.HBox([query, top_k]), widgets.HBox([layer, pooling]), view])
 
 
-def region_explorer(images, backbone, image_size: int = 384, tap: str | None = None, L: int = 3):
+def region_explorer(images, backbone, max_side: int = 384, tap: str | None = None, L: int = 3):
     """Pick an image, a channel and the number of scales L; see the image's R-MAC regions and the
     region in which that channel weighs most (wraps `viz.region_response`)."""
     from pathlib import Path
 
-    import torch
-
-    from .features import image_tensor
-    from .viz import region_response, strongest_channels
+    from .features import conv_map, image_tensor
+    from .regions import strongest_channels
+    from .viz import region_response
 
     paths = list(images)
     cache: dict[int, tuple] = {}
 
     def image_and_maps(i: int):
         if i not in cache:
-            x = image_tensor(paths[i], max_side=image_size)
-            with torch.inference_mode():
-                maps = backbone.conv_map(x[None].to(next(backbone.parameters()).device), tap)[0].cpu()
-            cache[i] = (x, maps)
+            x = image_tensor(paths[i], max_side=max_side)
+            cache[i] = (x, conv_map(backbone, x, tap))
         return cache[i]
 
     x0, maps0 = image_and_maps(0)

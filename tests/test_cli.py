@@ -47,9 +47,9 @@ def test_folder_dataset_evaluates_with_json(folder, tmp_path):
     assert lines[0].split() == ["map", "mp@1", "mp@5", "mp@10"] and [l.split()[0] for l in lines[2:]] == ["gem", "mac"]
     result = json.loads(out.read_text())
     assert result["dataset"] == folder.name and result["backbone"] == "efficientnet-lite0"
-    assert [r["pooling"] for r in result["results"]] == ["gem", "mac"]
+    assert [r["method"] for r in result["results"]] == ["gem", "mac"]
     for row in result["results"]:
-        assert set(row) >= {"pooling", "map", "mp@1", "mp@5", "mp@10", "per_query_ap"}
+        assert set(row) >= {"method", "map", "mp@1", "mp@5", "mp@10", "per_query_ap"}
         assert len(row["per_query_ap"]) == 4
         assert 0.5 < row["map"] <= 1.0  # the views of one photo do find each other
         assert row["map"] == pytest.approx(np.mean(row["per_query_ap"]))

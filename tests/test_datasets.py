@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import pickle
-import sys
 import types
 import zipfile
 from http.server import SimpleHTTPRequestHandler
@@ -22,7 +21,9 @@ from PIL import Image
 
 from support import LoopbackServer, make_tar_gz, unused_port
 from course_lib import datasets
-from course_lib.datasets import (DATASETS, DatasetFormatError, DatasetNotAvailable, RetrievalDataset, describe,
+from course_lib.datasets import registry
+from course_lib.evaluation import revisited_split
+from course_lib.datasets import (DATASETS, DatasetFormatError, DatasetNotAvailable, RetrievalDataset,
                                  describe_registry, load_dataset, load_folder, load_manifest, read_gnd_pickle)
 
 
@@ -152,7 +153,7 @@ def test_roxford5k_end_to_end(server, tmp_path):
     assert ds.gnd == [{"easy": [0], "hard": [3], "junk": [1]}]
     assert ds.protocol == "revisited" and ds.query_ids is None
     assert "Radenovic" in ds.citation and ds.extra["homepage"].startswith("http")
-    assert ds.gnd_for("hard") == [{"ok": [3], "junk": [1, 0]}]
+    assert revisited_split(ds.gnd, "hard") == [{"ok": [3], "junk": [1, 0]}]
     # Archives are removed once extracted; the trust record keeps their hashes.
     assert not (tmp_path / "downloads" / "oxbuild_images-v1.tgz").exists()
     trusted = json.loads((tmp_path / "trusted_sha256.json").read_text())
@@ -224,7 +225,7 @@ def test_ukbench_every_image_is_a_query(server, tmp_path):
     assert ds.query_ids == list(range(8)) and ds.queries == ds.images
     assert ds.gnd[0] == {"easy": [1, 2, 3], "hard": [], "junk": []}
     assert ds.gnd[6] == {"easy": [4, 5, 7], "hard": [], "junk": []}
-    assert describe(ds) == "ukbench: 8 database images, 8 queries (database images), ukbench protocol"
+    assert ds.summary() == "ukbench: 8 database images, 8 queries (database images), ukbench protocol"
 
 
 def test_offline_missing_dataset_is_one_sentence(tmp_path):
@@ -343,7 +344,7 @@ def test_mini_is_built_once_into_a_versioned_cache_folder(tmp_path, monkeypatch)
              "easy": ["images/a_000.jpg"], "hard": [], "junk": ["images/b_000.jpg"]}], "sources": []}))
         return target
 
-    monkeypatch.setitem(sys.modules, "course_lib.mini", types.SimpleNamespace(MINI_VERSION=7, build_mini=build_mini))
+    monkeypatch.setattr(registry, "mini", types.SimpleNamespace(MINI_VERSION=7, build_mini=build_mini))
     ds = load_dataset("mini", root=tmp_path)
     assert ds.name == "mini" and ds.protocol == "revisited" and ds.root == (tmp_path / "mini-v7").resolve()
     assert ds.gnd == [{"easy": [0], "hard": [], "junk": [1]}] and ds.extra["query_names"] == ["red square"]
@@ -351,14 +352,14 @@ def test_mini_is_built_once_into_a_versioned_cache_folder(tmp_path, monkeypatch)
     assert calls == [tmp_path / "mini-v7"] * 2
 
 
-def test_gnd_for_keeps_the_revisited_split():
+def test_revisited_split_of_a_dataset_ground_truth():
     ds = RetrievalDataset(name="t", root=Path("."), images=[], queries=[], bboxes=[],
-                          gnd=[{"easy": [1], "hard": [2], "junk": [3]}, {"easy": [4]}])
-    assert ds.gnd_for("easy") == [{"ok": [1], "junk": [3, 2]}, {"ok": [4], "junk": []}]
-    assert ds.gnd_for() == [{"ok": [1, 2], "junk": [3]}, {"ok": [4], "junk": []}]
-    assert ds.gnd_for("hard") == [{"ok": [2], "junk": [3, 1]}, {"ok": [], "junk": [4]}]
+                          gnd=[{"easy": [1], "hard": [2], "junk": [3]}, {"easy": [4], "hard": [], "junk": []}])
+    assert revisited_split(ds.gnd, "easy") == [{"ok": [1], "junk": [3, 2]}, {"ok": [4], "junk": []}]
+    assert revisited_split(ds.gnd, "medium") == [{"ok": [1, 2], "junk": [3]}, {"ok": [4], "junk": []}]
+    assert revisited_split(ds.gnd, "hard") == [{"ok": [2], "junk": [3, 1]}, {"ok": [], "junk": [4]}]
     with pytest.raises(ValueError, match="level must be one of"):
-        ds.gnd_for("extreme")
+        revisited_split(ds.gnd, "extreme")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -422,7 +423,7 @@ def test_custom_folder_loads(folder):
     assert [p.name for p in ds.queries] == ["q1.jpg", "q2.jpg"]
     assert ds.bboxes == [(1.0, 1.0, 5.0, 4.0), None]
     assert ds.gnd == [{"easy": [0], "hard": [], "junk": [2]}, {"easy": [1, 3], "hard": [], "junk": []}]
-    assert describe(ds) == "my_data: 4 database images, 2 queries, custom protocol"
+    assert ds.summary() == "my_data: 4 database images, 2 queries, custom protocol"
 
 
 def test_custom_folder_with_easy_hard_is_revisited(folder):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from support import LoopbackServer, make_tar_gz, unused_port
-from course_lib.download import (COMPLETE_MARKER, ArchiveError, ChecksumMismatch, DownloadError, TrustStore,
+from course_lib.datasets.download import (COMPLETE_MARKER, ArchiveError, ChecksumMismatch, DownloadError, TrustStore,
                                  UnsafeArchiveError, check_file, completed, download, extract, staged_folder)
 
 
@@ -156,7 +156,7 @@ def test_server_that_ignores_range_restarts_cleanly(server, tmp_path, caplog):
     server.ignore_range.add("/big.bin")
     dest = tmp_path / "big.bin"
     dest.with_name("big.bin.part").write_bytes(BIG[:1000])
-    with caplog.at_level(logging.INFO, logger="course_lib.download"):
+    with caplog.at_level(logging.INFO, logger="course_lib.datasets.download"):
         download(server.url("/big.bin"), dest, sha256=sha(BIG), progress=False)
     assert dest.read_bytes() == BIG  # not the first 1000 bytes twice
     assert server.requests == [("/big.bin", "bytes=1000-")]
@@ -213,14 +213,14 @@ def test_trust_on_first_use_records_then_verifies(server, tmp_path, caplog):
     trust = tmp_path / "trusted_sha256.json"
     url = server.url("/nochecksum.bin")
     server.files["/nochecksum.bin"] = b"first version"
-    with caplog.at_level(logging.INFO, logger="course_lib.download"):
+    with caplog.at_level(logging.INFO, logger="course_lib.datasets.download"):
         download(url, tmp_path / "one.bin", trust_file=trust, progress=False)
     assert "trust on first use" in caplog.text
     record = json.loads(trust.read_text())[url]
     assert record["sha256"] == sha(b"first version") and record["size"] == len(b"first version")
 
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="course_lib.download"):
+    with caplog.at_level(logging.INFO, logger="course_lib.datasets.download"):
         download(url, tmp_path / "two.bin", trust_file=trust, progress=False)
     assert "matches the sha256 recorded at its first download" in caplog.text
 

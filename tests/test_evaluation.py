@@ -427,3 +427,32 @@ def test_evaluation_does_not_import_torch():
     imported |= {node.module.split(".")[0] for node in ast.walk(tree)
                  if isinstance(node, ast.ImportFrom) and node.module}
     assert "torch" not in imported and "numpy" in imported
+
+
+def test_bootstrap_interval_contains_the_mean_and_narrows_with_more_queries():
+    from course_lib.evaluation import bootstrap_ci
+
+    rng = np.random.default_rng(1)
+    few, many = rng.uniform(size=20), rng.uniform(size=2000)
+    mean, low, high = bootstrap_ci(few)
+    assert low < mean < high and mean == pytest.approx(few.mean())
+    _, low_many, high_many = bootstrap_ci(many)
+    assert (high_many - low_many) < (high - low) / 5  # about 1/sqrt(100) as wide
+    assert bootstrap_ci([0.5] * 7) == (0.5, 0.5, 0.5)
+    with pytest.raises(EvaluationInputError, match="non-empty 1-D"):
+        bootstrap_ci([])
+    with pytest.raises(EvaluationInputError, match="finite"):
+        bootstrap_ci([0.1, float("nan")])
+
+
+def test_paired_difference_tells_a_consistent_gain_from_noise():
+    from course_lib.evaluation import paired_difference
+
+    rng = np.random.default_rng(2)
+    base = rng.uniform(size=30)
+    better = paired_difference(base + 0.05, base)
+    assert better["real"] and better["wins"] == 30 and better["difference"] == pytest.approx(0.05)
+    noisy = paired_difference(base + rng.normal(0, 0.2, size=30), base)
+    assert noisy["low"] < 0 < noisy["high"] and not noisy["real"]
+    with pytest.raises(EvaluationInputError, match="same queries"):
+        paired_difference(base, base[:-1])

@@ -11,8 +11,9 @@ import torch
 from course_lib import exercises, pooling
 from course_lib.exercises import (
     CheckResult, UnknownExerciseError, check_center_prior, check_integral_box, check_rmac_grid, rel_error,
-    reference_box_sum, reference_integral_image, reference_rmac_grid, show_solution,
+    show_solution,
 )
+from course_lib.exercises.representations import reference_box_sum, reference_integral_image, reference_rmac_grid
 
 
 def not_implemented(*args):
@@ -20,9 +21,9 @@ def not_implemented(*args):
 
 
 def test_error_bound_is_the_next_power_of_ten():
-    assert exercises._error_bound(0.0) == "0"
-    assert exercises._error_bound(5.0e-7) == "< 1e-06"
-    assert exercises._error_bound(2.7e-14) == "< 1e-13"
+    assert exercises.checking.error_bound(0.0) == "0"
+    assert exercises.checking.error_bound(5.0e-7) == "< 1e-06"
+    assert exercises.checking.error_bound(2.7e-14) == "< 1e-13"
 
 
 def test_rel_error_as_in_cs231n():
@@ -110,9 +111,9 @@ def test_rmac_grid_check_catches_a_wrong_side_and_a_missing_extra_region():
 
 
 def test_ambiguous_overlap_sizes_are_exactly_the_ties():
-    assert exercises._overlap_is_ambiguous(5, 9)  # 2 regions overlap 20%, 3 overlap 60%: both 0.2 away
-    assert not exercises._overlap_is_ambiguous(24, 32)
-    assert not exercises._overlap_is_ambiguous(7, 7)
+    assert exercises.representations._overlap_is_ambiguous(5, 9)  # 2 regions overlap 20%, 3 overlap 60%: both 0.2 away
+    assert not exercises.representations._overlap_is_ambiguous(24, 32)
+    assert not exercises.representations._overlap_is_ambiguous(7, 7)
 
 
 # ---------------------------------------------------------------- exercise 3

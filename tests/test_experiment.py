@@ -36,7 +36,7 @@ def test_revisited_reports_three_levels_and_medium_as_map():
     assert got["map_easy"] == pytest.approx(1.0)      # hard 2 and junk 1 ignored: easy 0 comes first
     assert got["map_hard"] == pytest.approx(1.0)      # easy 0 and junk 1 ignored: hard 2 comes first
     assert got["map_medium"] == got["map"] == pytest.approx(1.0)  # 2 then 0, junk removed
-    table = results_table([{"pooling": "gem", **got}])
+    table = results_table([{"method": "gem", **got}])
     assert list(table.columns) == ["map_easy", "map_medium", "map_hard", "mp@1", "mp@5", "mp@10"]
     assert table.loc["gem", "map_hard"] == 100.0
 

@@ -7,14 +7,14 @@ from course_lib.experiment import comparison_table, headline_score
 
 
 def test_headline_score_is_ukbench_score_or_map_in_percent():
-    assert headline_score({"pooling": "mac", "map": 0.80449, "ukbench_score": 3.6612}) == ("UKB score", 3.66)
-    assert headline_score({"pooling": "mac", "map": 0.80449, "map_medium": 0.80449}) == ("mAP %", 80.4)
+    assert headline_score({"method": "mac", "map": 0.80449, "ukbench_score": 3.6612}) == ("UKB score", 3.66)
+    assert headline_score({"method": "mac", "map": 0.80449, "map_medium": 0.80449}) == ("mAP %", 80.4)
 
 
 def test_comparison_table_puts_methods_in_rows_and_datasets_in_columns():
     results = {
-        "mini": [{"pooling": "mac", "map": 0.5}, {"pooling": "gem", "map": 0.61}],
-        "ukbench": [{"pooling": "gem", "map": 0.9, "ukbench_score": 3.5}, {"pooling": "rmac", "map": 0.8,
+        "mini": [{"method": "mac", "map": 0.5}, {"method": "gem", "map": 0.61}],
+        "ukbench": [{"method": "gem", "map": 0.9, "ukbench_score": 3.5}, {"method": "rmac", "map": 0.8,
                                                                           "ukbench_score": 3.25}],
     }
     table = comparison_table(results, labels={"gem": "GeM (p=3)"})

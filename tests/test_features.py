@@ -74,7 +74,7 @@ def test_method_names(backbone):
 
 def test_queries_are_cropped_to_their_box(folder, backbone):
     ds = load_folder(folder)
-    d = extract_descriptors(ds, backbone, ["gem"], image_size=160, cache=False, progress=False)
+    d = extract_descriptors(ds, backbone, ["gem"], max_side=160, cache=False, progress=False)
     crop = describe_images([ds.queries[0]], backbone, ["gem"], max_side=160, bboxes=[ds.bboxes[0]], progress=False)
     whole = describe_images([ds.queries[0]], backbone, ["gem"], max_side=160, progress=False)
     np.testing.assert_allclose(d.queries["gem"], crop["gem"], atol=1e-5)
@@ -85,19 +85,19 @@ def test_cache_reuses_and_invalidates(folder, backbone, tmp_path, monkeypatch):
     import course_lib.features as features
 
     ds = load_folder(folder)
-    first = extract_descriptors(ds, backbone, ["gem", "mac"], image_size=160, cache_dir=tmp_path / "c", progress=False)
+    first = extract_descriptors(ds, backbone, ["gem", "mac"], max_side=160, cache_dir=tmp_path / "c", progress=False)
     calls = []
     real = features.describe_images
     monkeypatch.setattr(features, "describe_images", lambda *a, **k: calls.append(k["methods"]) or real(*a, **k))
-    again = extract_descriptors(ds, backbone, ["gem", "mac"], image_size=160, cache_dir=tmp_path / "c", progress=False)
+    again = extract_descriptors(ds, backbone, ["gem", "mac"], max_side=160, cache_dir=tmp_path / "c", progress=False)
     assert calls == []
     np.testing.assert_array_equal(first.db["gem"], again.db["gem"])
-    extract_descriptors(ds, backbone, ["gem", "spoc"], image_size=160, cache_dir=tmp_path / "c", progress=False)
+    extract_descriptors(ds, backbone, ["gem", "spoc"], max_side=160, cache_dir=tmp_path / "c", progress=False)
     assert calls == [["spoc"], ["spoc"]]  # only the new method, for database and queries
-    extract_descriptors(ds, backbone, ["gem"], image_size=128, cache_dir=tmp_path / "c", progress=False)
+    extract_descriptors(ds, backbone, ["gem"], max_side=128, cache_dir=tmp_path / "c", progress=False)
     assert calls[-1] == ["gem"]  # another image size is another key
     Image.new("RGB", (200, 150), "white").save(ds.images[0])  # an image changed on disk
-    extract_descriptors(ds, backbone, ["gem"], image_size=160, cache_dir=tmp_path / "c", progress=False)
+    extract_descriptors(ds, backbone, ["gem"], max_side=160, cache_dir=tmp_path / "c", progress=False)
     assert len(calls) == 6
 
 

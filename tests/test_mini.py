@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course_lib import mini
+from course_lib.datasets import mini
 from course_lib.images import image_size, load_image
 
 REPO = Path(__file__).resolve().parents[1]

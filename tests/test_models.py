@@ -118,7 +118,7 @@ def test_torchvision_architectures_with_cached_weights(tmp_path, monkeypatch):
     with pytest.raises(models.WeightsUnavailable, match="does not match"):
         models.load_backbone("alexnet")
     # ...and a file whose name carries its own hash prefix is accepted.
-    monkeypatch.setattr(models, "weights_url", lambda arch: f"https://example.invalid/alexnet-{digest[:8]}.pth")
+    monkeypatch.setattr(models.backbones, "weights_url", lambda arch: f"https://example.invalid/alexnet-{digest[:8]}.pth")
     os.replace(ckpt / url_name, ckpt / f"alexnet-{digest[:8]}.pth")
     alex = models.load_backbone("alexnet")
     out = alex(torch.rand(1, 3, 224, 224), ("conv5", "fc6", "fc7", "fc8"))

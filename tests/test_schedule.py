@@ -689,7 +689,7 @@ def test_check_reports_a_broken_schedule(tmp_path, capsys):
 
 
 def test_missing_repository_files_are_said_in_one_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sched, "DEFAULT_SCHEDULE", tmp_path / "site-packages" / "schedule.md")
+    monkeypatch.setattr(sched.document, "DEFAULT_SCHEDULE", tmp_path / "site-packages" / "schedule.md")
     assert sched.main([]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "installed without the course repository" in err

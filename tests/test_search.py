@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from course_lib.search import build_index, rank_database, search
+from course_lib.index import build_index, rank_database, search
 
 
 def test_ranking_matches_a_brute_force_sort():

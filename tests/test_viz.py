@@ -18,7 +18,7 @@ import torch  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from course_lib import viz, widgets  # noqa: E402
+from course_lib import features, regions, viz, widgets  # noqa: E402
 from course_lib.models import TapInfo  # noqa: E402
 from course_lib.pooling import center_prior_weights, rmac_regions  # noqa: E402
 
@@ -75,17 +75,17 @@ def test_strongest_channels_by_mean_and_by_peak_worked_by_hand():
     maps[0] = 1.0                 # mean 1, peak - mean 0
     maps[1, 0, 0] = 3.0           # mean 0.75, peak - mean 2.25
     maps[2] = torch.tensor([[2.0, 0.0], [0.0, 0.0]])  # mean 0.5, peak - mean 1.5
-    assert viz.strongest_channels(maps, 2) == [0, 1]
-    assert viz.strongest_channels(maps, 3, by="peak") == [1, 2, 0]
+    assert regions.strongest_channels(maps, 2) == [0, 1]
+    assert regions.strongest_channels(maps, 3, by="peak") == [1, 2, 0]
     with pytest.raises(ValueError, match="'mean' or 'peak'"):
-        viz.strongest_channels(maps, 1, by="max")
+        regions.strongest_channels(maps, 1, by="max")
 
 
 def test_feature_maps_shows_the_image_then_the_chosen_channels():
     maps = relu_maps((6, 4, 5))
     fig = viz.feature_maps(image_tensor(), maps, n=3)
     assert len(fig.axes) == 4
-    expected = viz.strongest_channels(maps, 3)
+    expected = regions.strongest_channels(maps, 3)
     assert [ax.get_title().splitlines()[0] for ax in fig.axes[1:]] == [f"channel {c}" for c in expected]
     np.testing.assert_allclose(fig.axes[1].images[0].get_array(), maps[expected[0]].numpy())
     fig = viz.feature_maps(image_tensor(), maps, channels=[5, 0])
@@ -107,14 +107,14 @@ def test_center_prior_figure_draws_the_library_weights_on_the_map_and_over_the_i
 
 @pytest.mark.parametrize("height, width", [(8, 12), (12, 8), (7, 7), (24, 32), (1, 3)])
 def test_regions_by_scale_split_the_library_list(height, width):
-    groups = viz.rmac_regions_by_scale(height, width, 3)
+    groups = regions.rmac_regions_by_scale(height, width, 3)
     assert [box for group in groups for box in group] == rmac_regions(height, width, 3, include_global=False)
     for group in groups:
         assert len({box[2] for box in group}) <= 1  # one square size per scale
 
 
 def test_rmac_grid_draws_every_region_on_its_own_scale_panel():
-    groups = viz.rmac_regions_by_scale(8, 12, 3)
+    groups = regions.rmac_regions_by_scale(8, 12, 3)
     assert [len(g) for g in groups] == [2, 6, 12]
     fig = viz.rmac_grid(image_tensor(64, 96), 8, 12, L=3)
     assert len(fig.axes) == 3
@@ -144,7 +144,7 @@ def numpy_strongest_region(maps: np.ndarray, channel: int, L: int, by: str):
 def test_strongest_region_matches_a_plain_loop(seed, by):
     maps = relu_maps((16, 9, 13), seed)
     for channel in (0, 7, 15):
-        found = viz.strongest_region(maps, channel, L=3, by=by)
+        found = regions.strongest_region(maps, channel, L=3, by=by)
         box = numpy_strongest_region(maps.numpy().astype(np.float64), channel, 3, by)
         assert found.box == box and found.by == by
         assert rmac_regions(9, 13, 3, include_global=False)[found.index] == box
@@ -157,7 +157,7 @@ def test_strongest_region_matches_a_plain_loop(seed, by):
 def test_strongest_region_by_max_is_the_smallest_region_around_the_peak():
     maps = torch.zeros(2, 6, 6)
     maps[0, 2, 3] = 1.0
-    found = viz.strongest_region(maps, 0, L=3, by="max")
+    found = regions.strongest_region(maps, 0, L=3, by="max")
     assert found.scale == 3 and found.box[2] == 3  # 3 x 3 squares at l = 3 on a 6 x 6 map
     x, y, w, h = found.box
     assert x <= 3 < x + w and y <= 2 < y + h
@@ -169,22 +169,22 @@ def test_strongest_region_by_share_prefers_where_the_channel_stands_out():
     maps = torch.zeros(2, 6, 6)
     maps[0, 0, 0], maps[1, 0, 0] = 2.0, 5.0
     maps[0, 5, 5] = 1.0
-    found = viz.strongest_region(maps, 0, L=3, by="share")
+    found = regions.strongest_region(maps, 0, L=3, by="share")
     x, y, w, h = found.box
     assert x + w == 6 and y + h == 6 and x > 0 and y > 0
     assert found.share == pytest.approx(1.0, abs=1e-5) and found.max == 1.0 and found.scale > 1
-    assert viz.strongest_region(maps, 0, L=3, by="max").box[:2] == (0, 0)
+    assert regions.strongest_region(maps, 0, L=3, by="max").box[:2] == (0, 0)
     with pytest.raises(ValueError, match=r"channel must be an integer in 0\.\.1, got 2"):
-        viz.strongest_region(maps, 2)
+        regions.strongest_region(maps, 2)
     with pytest.raises(ValueError, match="'max' or 'share'"):
-        viz.strongest_region(maps, 0, by="mean")
+        regions.strongest_region(maps, 0, by="mean")
 
 
 def test_region_response_marks_both_regions_on_both_panels():
     maps = relu_maps((8, 8, 12))
     fig = viz.region_response(image_tensor(64, 96), maps, channel=3, L=3)
-    peak = viz.strongest_region(maps, 3, L=3, by="max")
-    weight = viz.strongest_region(maps, 3, L=3, by="share")
+    peak = regions.strongest_region(maps, 3, L=3, by="max")
+    weight = regions.strongest_region(maps, 3, L=3, by="share")
     n_regions = len(rmac_regions(8, 12, 3, include_global=False))
     for ax in fig.axes:
         assert len(rectangles(ax)) == n_regions + 2
@@ -201,7 +201,7 @@ def test_region_response_marks_both_regions_on_both_panels():
 def test_integral_max_errors_respect_the_bound_and_shrink_with_alpha():
     maps = relu_maps((2, 8, 6, 7)) + 1.0  # every box has a max within a factor 5 of the map's
     boxes = rmac_regions(6, 7, 3)
-    table = viz.integral_max_errors(maps, boxes, alphas=(1, 2, 5, 10))
+    table = regions.integral_max_errors(maps, boxes, alphas=(1, 2, 5, 10))
     assert list(table.index) == [1, 2, 5, 10]
     largest_area = max(w * h for _, _, w, h in boxes)
     assert np.allclose(table["bound"], [largest_area ** (1 / a) for a in table.index])
@@ -217,13 +217,13 @@ def test_integral_max_errors_respect_the_bound_and_shrink_with_alpha():
 def test_integral_max_errors_count_boxes_float64_cannot_resolve():
     maps = torch.full((1, 1, 4, 4), 1e-3)
     maps[0, 0, 0, 0] = 10.0  # a box away from the peak holds only 1e-3 values
-    table = viz.integral_max_errors(maps, [(2, 2, 2, 2), (0, 0, 4, 4)], alphas=(1, 10))
+    table = regions.integral_max_errors(maps, [(2, 2, 2, 2), (0, 0, 4, 4)], alphas=(1, 10))
     assert table.loc[1, "unresolved %"] == 0
     assert table.loc[10, "unresolved %"] == 50  # (1e-3)^10 * 4 is below float64's resolution of 1e10
 
 
 def test_plot_integral_max_errors_draws_the_table():
-    table = viz.integral_max_errors(relu_maps((4, 5, 5)) + 0.1, rmac_regions(5, 5, 2), alphas=(1, 10, 100))
+    table = regions.integral_max_errors(relu_maps((4, 5, 5)) + 0.1, rmac_regions(5, 5, 2), alphas=(1, 10, 100))
     fig = viz.plot_integral_max_errors(table)
     assert len(fig.axes) == 2
     median_line = fig.axes[0].lines[0]
@@ -254,14 +254,14 @@ def fake_backbone():
 
 def test_methods_by_layer_groups_methods_in_network_order():
     methods = ["pool", "gem@blocks5", "mac", "gem", "logits", "code@pool", "rmac@stem"]
-    grouped = widgets.methods_by_layer(methods, fake_backbone())
+    grouped = features.methods_by_layer(methods, fake_backbone())
     assert list(grouped) == ["stem", "blocks5", "head", "pool", "logits"]
     assert grouped["head"] == {"mac": "mac", "gem": "gem"}
     assert grouped["blocks5"] == {"gem": "gem@blocks5"}
-    assert grouped["pool"] == {widgets.FC_LABEL: "code@pool"}  # the later name for the same descriptor wins
-    assert grouped["logits"] == {widgets.FC_LABEL: "logits"}
+    assert grouped["pool"] == {features.FC_LABEL: "code@pool"}  # the later name for the same descriptor wins
+    assert grouped["logits"] == {features.FC_LABEL: "logits"}
     with pytest.raises(ValueError, match="no tap 'fc7'"):
-        widgets.methods_by_layer(["gem@fc7"], fake_backbone())
+        features.methods_by_layer(["gem@fc7"], fake_backbone())
 
 
 class TinyBackbone(torch.nn.Module):
@@ -280,7 +280,7 @@ def test_region_explorer_builds_and_redraws(tmp_path):
     for i, size in enumerate([(64, 48), (40, 80)]):
         paths.append(tmp_path / f"img{i}.png")
         Image.new("RGB", size, (30 * i, 100, 200)).save(paths[-1])
-    box = widgets.region_explorer(paths, TinyBackbone(), image_size=64, L=2)
+    box = widgets.region_explorer(paths, TinyBackbone(), max_side=64, L=2)
     picker, channel, scales = box.children[0].children
     assert [label for label, _ in picker.options] == ["img0.png", "img1.png"] and channel.max == 5
     picker.value, channel.value, scales.value = 1, 2, 1  # each change redraws without error
@@ -288,9 +288,9 @@ def test_region_explorer_builds_and_redraws(tmp_path):
 
 def test_integral_max_errors_pool_maps_of_different_sizes_over_their_own_rmac_regions():
     small, large = relu_maps((4, 5, 6), 1) + 0.5, relu_maps((4, 9, 7), 2) + 0.5
-    pooled = viz.integral_max_errors([small, large], alphas=(1, 10))
+    pooled = regions.integral_max_errors([small, large], alphas=(1, 10))
     assert pooled.loc[10, "bound"] == pytest.approx(max(w * h for _, _, w, h in rmac_regions(9, 7, 3)) ** 0.1)
     # the pooled largest ratio is the larger of the two maps' own
-    alone = [viz.integral_max_errors(m, rmac_regions(*m.shape[1:], 3), alphas=(1, 10)) for m in (small, large)]
+    alone = [regions.integral_max_errors(m, rmac_regions(*m.shape[1:], 3), alphas=(1, 10)) for m in (small, large)]
     assert pooled.loc[10, "largest ratio"] == pytest.approx(max(t.loc[10, "largest ratio"] for t in alone))
-    assert viz.integral_max_errors(small, alphas=(10,)).equals(alone[0].loc[[10]])
+    assert regions.integral_max_errors(small, alphas=(10,)).equals(alone[0].loc[[10]])

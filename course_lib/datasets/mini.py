@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .images import load_image
+from ..images import load_image
 
 MINI_VERSION = 2
 MAX_SIDE = 640          # longer side of every image written

@@ -119,7 +119,7 @@ def classification_input(path, size: int = 224) -> torch.Tensor:
     resized to size * 256 / 224, then the central size x size crop."""
     from torchvision.transforms.functional import center_crop, pil_to_tensor, resize
 
-    from .images import load_image
+    from ..images import load_image
 
     x = pil_to_tensor(load_image(path)).float().div(255)
     return center_crop(resize(x, round(size * 256 / 224), antialias=True), size).clamp_(0, 1)[None]
@@ -214,7 +214,7 @@ def _torchvision_state_dict(arch: str) -> dict:
     filename = url.rsplit("/", 1)[-1]
     cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
     if not cached.exists():
-        from .download import DownloadError, download
+        from ..datasets.download import DownloadError, download
 
         try:
             download(url, cached)
@@ -308,3 +308,25 @@ def load_backbone(name: str = DEFAULT_BACKBONE, device: str | torch.device | Non
     else:
         raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
     return net.to(device or "cpu")
+
+
+def layer_table(model: nn.Module, input_size: int = 224):
+    """One row per layer of a torchvision classifier built from Sequential parts (AlexNet, VGG):
+    its operation, output shape for one input_size x input_size image, and number of weights.
+
+    Rows are named "part[i]" ("features[0]", "classifier[6]"); a part that is a single layer keeps
+    its name ("avgpool"). Runs on random-free zeros: only shapes and counts are read.
+    """
+    import pandas as pd
+
+    rows, x = [], torch.zeros(1, 3, input_size, input_size)
+    with torch.no_grad():
+        for part, block in model.named_children():
+            layers = list(block) if isinstance(block, nn.Sequential) else [block]
+            for i, layer in enumerate(layers):
+                x = layer(x.flatten(1) if isinstance(layer, nn.Linear) and x.dim() > 2 else x)
+                rows.append({"layer": f"{part}[{i}]" if isinstance(block, nn.Sequential) else part,
+                             "operation": type(layer).__name__,
+                             "output shape": " x ".join(map(str, x.shape[1:])),
+                             "weights": sum(p.numel() for p in layer.parameters())})
+    return pd.DataFrame(rows).set_index("layer")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import gzip
-import hashlib
 import http.client
 import json
 import logging
@@ -20,7 +19,6 @@ import re
 import shutil
 import socket
 import tarfile
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -30,6 +28,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from tqdm.auto import tqdm
+
+from ..files import sha256_of, write_json
 
 log = logging.getLogger(__name__)
 
@@ -58,28 +58,6 @@ class UnsafeArchiveError(ArchiveError):
 # --------------------------------------------------------------------------------------------------
 # Hashes and the trust-on-first-use record
 # --------------------------------------------------------------------------------------------------
-
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK_SIZE), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_json_atomic(path: Path, payload) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
 
 class TrustStore:
     """sha256 of files whose publisher gives no checksum, recorded at their first complete download.
@@ -110,13 +88,14 @@ class TrustStore:
         entries = self._entries()
         entries[key] = {"sha256": sha256, "size": size,
                         "recorded": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")}
-        _write_json_atomic(self.path, entries)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(self.path, entries, sort_keys=True)
 
     def forget(self, key: str) -> None:
         """Drop the record for `key` (its first download turned out to be unusable)."""
         entries = self._entries()
         if entries.pop(key, None) is not None:
-            _write_json_atomic(self.path, entries)
+            write_json(self.path, entries, sort_keys=True)
 
 
 def check_file(path: str | Path, sha256: str | None = None, *, trust_file: str | Path | None = None,
@@ -217,7 +196,7 @@ class _Unreachable(Exception):
 
 
 def _user_agent() -> str:
-    from . import __version__
+    from .. import __version__
 
     return f"course_lib/{__version__} (+course kit 'Deep Learning for Image Search')"
 
@@ -404,8 +383,8 @@ def staged_folder(target: str | Path, record: dict | None = None, replace: bool 
     staging.mkdir()
     try:
         yield staging
-        _write_json_atomic(staging / COMPLETE_MARKER, {
-            **(record or {}), "completed": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+        write_json(staging / COMPLETE_MARKER, {
+            **(record or {}), "completed": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}, sort_keys=True)
         if target.exists():
             retired = target.with_name(f".{target.name}.retired")
             shutil.rmtree(retired, ignore_errors=True)

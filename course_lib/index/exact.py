@@ -1,8 +1,5 @@
-"""Nearest-neighbour search over global descriptors with faiss.
+"""Exact nearest-neighbour search with faiss: on L2-normalised descriptors the inner product is the cosine."""
 
-Exact inner-product search: on L2-normalised descriptors the inner product is the
-cosine similarity. Approximate indexes (IVF, PQ, HNSW) arrive with notebook 03.
-"""
 from __future__ import annotations
 
 import faiss

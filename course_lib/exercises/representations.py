@@ -1,99 +1,20 @@
-"""Self-checks for the notebook exercises: your function against the library's reference on many inputs.
-
-Each check returns a `CheckResult` that prints as one clear message (passed, or what is wrong, with
-the rel_error of cs231n). `show_solution(name)` reveals the reference, which is course_lib's own code.
-"""
+"""Exercises of notebook 01 (representations): the SPoC centre prior, the R-MAC grid, an integral image and a box."""
 from __future__ import annotations
 
-import html
-import inspect
-import math
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
 
 import numpy as np
 import torch
 
-from . import pooling
-
-TOLERANCE = 1e-5  # largest rel_error accepted: float64 gives about 1e-15, float32 about 1e-7
+from .. import pooling
+from .checking import (TOLERANCE, CheckFailure, CheckResult, as_array, call_student, error_bound, function_name,
+                       register_solutions, rel_error, returned_array, run_check)
 
 # Map sizes (H, W) that every R-MAC grid check covers: square, landscape, portrait, tiny, and the
 # sizes of EfficientNet-Lite0 and VGG16 maps of typical images.
 GRID_SIZES = ((7, 7), (12, 12), (8, 12), (12, 8), (9, 12), (12, 11), (24, 32), (32, 24), (30, 40),
               (37, 37), (10, 7), (5, 12), (3, 3), (2, 2), (1, 1), (1, 4))
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The outcome of a self-check: truthy when passed; prints as its message."""
-
-    passed: bool
-    message: str
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return self.message
-
-
-def rel_error(x, y) -> float:
-    """Largest relative difference max |x - y| / max(1e-8, |x| + |y|), as in the cs231n assignments."""
-    x, y = _as_array(x), _as_array(y)
-    if x.size == 0:
-        return 0.0
-    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
-
-
-def _error_bound(error: float) -> str:
-    """A rel_error as the next power of ten above it ("< 1e-13"), so that a check prints the same
-    message on every machine although the last digits of floating-point results differ."""
-    return "0" if error == 0 else f"< {10.0 ** math.ceil(math.log10(error)):.0e}"
-
-
-def _as_array(value) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=np.float64)
-
-
-def _returned_array(fn: Callable, value, shown_args: str) -> np.ndarray:
-    try:
-        return _as_array(value)
-    except (TypeError, ValueError):
-        raise _Failure(f"{_name(fn)}({shown_args}) must return numbers (a numpy array or a torch tensor); "
-                       f"got {type(value).__name__}") from None
-
-
-def _name(fn: Callable) -> str:
-    return getattr(fn, "__name__", type(fn).__name__)
-
-
-class _Failure(Exception):
-    """Raised inside a check to stop at the first problem with its message."""
-
-
-def _call(fn: Callable, args: tuple, shown_args: str):
-    """Call the student's function; turn any exception into a failure that says what was called."""
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        raise _Failure(f"{_name(fn)}: not implemented yet (it raises NotImplementedError); write it in "
-                       f"its cell, run that cell, then run this check again") from None
-    except Exception as exc:  # the student's code may fail in any way: report it, do not crash the notebook
-        raise _Failure(f"{_name(fn)}({shown_args}) raised {type(exc).__name__}: {exc}") from None
-
-
-def _run(fn: Callable, check: Callable[[], str]) -> CheckResult:
-    try:
-        return CheckResult(True, f"{_name(fn)}: passed. {check()}")
-    except _Failure as failure:
-        return CheckResult(False, f"{failure}")
 
 
 # ---------------------------------------------------------------- exercise 1: the SPoC centre prior
@@ -137,21 +58,21 @@ def check_center_prior(fn: Callable[[int, int], object], seed: int = 0) -> Check
         worst = 0.0
         for height, width in sizes:
             shown = f"{height}, {width}"
-            yours = _returned_array(fn, _call(fn, (height, width), shown), shown)
+            yours = returned_array(fn, call_student(fn, (height, width), shown), shown)
             if yours.shape != (height, width):
-                raise _Failure(f"{_name(fn)}({shown}) returned shape {yours.shape}; expected "
+                raise CheckFailure(f"{function_name(fn)}({shown}) returned shape {yours.shape}; expected "
                                f"{(height, width)}, one weight per cell, rows along H")
-            expected = _as_array(pooling.center_prior_weights(height, width, dtype=torch.float64))
+            expected = as_array(pooling.center_prior_weights(height, width, dtype=torch.float64))
             error = rel_error(yours, expected)
             if not error < TOLERANCE:  # also catches NaN
                 i, j = np.unravel_index(np.argmax(np.abs(yours - expected)), yours.shape)
-                raise _Failure(f"{_name(fn)}({shown}): rel_error {error:.1e}; largest difference at row {i}, "
+                raise CheckFailure(f"{function_name(fn)}({shown}): rel_error {error:.1e}; largest difference at row {i}, "
                                f"column {j}: yours {yours[i, j]:.4g}, expected {expected[i, j]:.4g}."
                                f"{_center_prior_hint(yours, height, width)}")
             worst = max(worst, error)
-        return f"{len(sizes)} map sizes from 1 x 1 to 39 x 39, largest rel_error {_error_bound(worst)}"
+        return f"{len(sizes)} map sizes from 1 x 1 to 39 x 39, largest rel_error {error_bound(worst)}"
 
-    return _run(fn, check)
+    return run_check(fn, check)
 
 
 # ---------------------------------------------------------------- exercise 2: the R-MAC grid
@@ -208,22 +129,22 @@ def check_rmac_grid(fn: Callable[[int, int, int], list], seed: int = 0) -> Check
         for height, width in sizes:
             for L in (1, 2, 3, 4):
                 shown = f"{height}, {width}, L={L}"
-                returned = _call(fn, (height, width, L), shown)
+                returned = call_student(fn, (height, width, L), shown)
                 try:
                     yours = [tuple(int(v) for v in box) for box in returned]
                     if any(len(box) != 4 for box in yours):
                         raise ValueError
                 except (TypeError, ValueError):
-                    raise _Failure(f"{_name(fn)}({shown}) must return a list of (x, y, w, h) tuples of "
+                    raise CheckFailure(f"{function_name(fn)}({shown}) must return a list of (x, y, w, h) tuples of "
                                    f"integers; got {str(returned)[:80]}") from None
                 expected = reference_rmac_grid(height, width, L)
                 if sorted(yours) != sorted(expected):
-                    raise _Failure(f"{_name(fn)}({shown}): {len(yours)} region(s), expected {len(expected)} "
+                    raise CheckFailure(f"{function_name(fn)}({shown}): {len(yours)} region(s), expected {len(expected)} "
                                    f"(whole-map region not included); {_grid_difference(yours, expected)}")
                 cases += 1
         return f"{cases} cases: {len(sizes)} map sizes from 1 x 1 to 49 x 49, L = 1 to 4"
 
-    return _run(fn, check)
+    return run_check(fn, check)
 
 
 # ---------------------------------------------------------------- exercise 3: integral image and a box
@@ -284,14 +205,14 @@ def check_integral_box(integral_fn: Callable[[np.ndarray], object],
         for height, width in shapes:
             values = rng.random((height, width))
             shown = f"<{height} x {width} array>"
-            table = _returned_array(integral_fn, _call(integral_fn, (values.copy(),), shown), shown)
+            table = returned_array(integral_fn, call_student(integral_fn, (values.copy(),), shown), shown)
             if table.shape != (height + 1, width + 1):
-                raise _Failure(f"{_name(integral_fn)}({shown}) returned shape {table.shape}; expected "
+                raise CheckFailure(f"{function_name(integral_fn)}({shown}) returned shape {table.shape}; expected "
                                f"{(height + 1, width + 1)}, with a zero first row and column."
                                f"{_table_hint(table, values)}")
             error = rel_error(table, reference_integral_image(values))
             if not error < TOLERANCE:
-                raise _Failure(f"{_name(integral_fn)}({shown}): rel_error {error:.1e} against the "
+                raise CheckFailure(f"{function_name(integral_fn)}({shown}): rel_error {error:.1e} against the "
                                f"reference table; table[i, j] must be the sum of x[:i, :j]")
             worst = max(worst, error)
             reference_table = reference_integral_image(values)
@@ -302,65 +223,29 @@ def check_integral_box(integral_fn: Callable[[np.ndarray], object],
             boxes += [(0, 0, width, height), (0, 0, 1, 1), (width - 1, height - 1, 1, 1)]
             for x, y, w, h in boxes:
                 shown_box = f"table, x={x}, y={y}, w={w}, h={h}"
-                yours = _returned_array(box_fn, _call(box_fn, (reference_table.copy(), x, y, w, h), shown_box),
+                yours = returned_array(box_fn, call_student(box_fn, (reference_table.copy(), x, y, w, h), shown_box),
                                         shown_box)
                 if yours.size != 1:
-                    raise _Failure(f"{_name(box_fn)}({shown_box}) must return one number, the box's sum; "
+                    raise CheckFailure(f"{function_name(box_fn)}({shown_box}) must return one number, the box's sum; "
                                    f"got an array of shape {yours.shape}")
                 yours_sum, direct = float(yours.item()), float(values[y:y + h, x:x + w].sum())
                 error = rel_error(yours_sum, direct)
                 if not error < TOLERANCE:
                     hint = _box_hint(yours_sum, reference_table, x, y, w, h)
-                    raise _Failure(f"{_name(box_fn)}({shown_box}) on a {height} x {width} array gave "
+                    raise CheckFailure(f"{function_name(box_fn)}({shown_box}) on a {height} x {width} array gave "
                                    f"{yours_sum:.6g}, the box's cells sum to {direct:.6g} "
                                    f"(rel_error {error:.1e}).{hint}")
                 worst = max(worst, error)
                 n_boxes += 1
-        return f"{len(shapes)} arrays and {n_boxes} boxes, largest rel_error {_error_bound(worst)}"
+        return f"{len(shapes)} arrays and {n_boxes} boxes, largest rel_error {error_bound(worst)}"
 
-    return _run(integral_fn, check)
-
-
-# ---------------------------------------------------------------- reference solutions
+    return run_check(integral_fn, check)
 
 
-SOLUTIONS: dict[str, tuple[Callable, ...]] = {
+register_solutions({
     "center_prior": (pooling.center_prior_weights,),
-    "rmac_grid": (reference_rmac_grid, pooling.rmac_regions, pooling._long_side_extra_regions,
-                  pooling._grid_offsets),
+    "rmac_grid": (reference_rmac_grid, pooling.rmac_regions, pooling.long_side_extra_regions,
+                  pooling.grid_offsets),
     "integral_box": (reference_integral_image, reference_box_sum, pooling.integral_images,
                      pooling.box_max_approx),
-}
-"""Exercise name -> the functions whose source is the reference solution (library code, not a copy)."""
-
-
-class UnknownExerciseError(ValueError):
-    """A name that is not a key of SOLUTIONS."""
-
-
-@dataclass(frozen=True)
-class Solution:
-    """Reference source code; in a notebook it renders folded, to be opened with a click."""
-
-    name: str
-    source: str
-
-    def __str__(self) -> str:
-        return self.source
-
-    def __repr__(self) -> str:
-        return self.source
-
-    def _repr_html_(self) -> str:
-        return (f"<details><summary>Reference solution of exercise <code>{html.escape(self.name)}</code> "
-                f"(click to reveal)</summary><pre>{html.escape(self.source)}</pre></details>")
-
-
-def show_solution(name: str) -> Solution:
-    """The reference solution of an exercise: the source of the course_lib functions that solve it."""
-    try:
-        functions = SOLUTIONS[name]
-    except (KeyError, TypeError):
-        raise UnknownExerciseError(f"no exercise {name!r}; exercises: {', '.join(SOLUTIONS)}") from None
-    parts = [f"# {fn.__module__}.{fn.__qualname__}\n{inspect.getsource(fn)}" for fn in functions]
-    return Solution(name, "\n".join(parts).rstrip() + "\n")
+})

@@ -1,0 +1,221 @@
+"""Datasets in the documented folder format: images/, optional queries/, ground_truth.json ("bring your own")."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from pathlib import Path, PurePosixPath
+
+from .base import IMAGE_EXTENSIONS, PROTOCOLS, DatasetFormatError, RetrievalDataset
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------------------------------
+# Custom folders: images/, optional queries/, ground_truth.json
+# --------------------------------------------------------------------------------------------------
+
+_QUERY_KEYS = ("query", "name", "bbox", "positives", "easy", "hard", "junk")
+
+
+def _list_images(folder: Path, under: Path) -> list[str]:
+    """Image files below `under`, as sorted POSIX paths relative to `folder`; hidden entries skipped."""
+    found = []
+    for current, dirs, files in os.walk(under):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for file_name in files:
+            if not file_name.startswith(".") and file_name.lower().endswith(IMAGE_EXTENSIONS):
+                found.append(PurePosixPath(Path(current, file_name).relative_to(folder)).as_posix())
+    return sorted(found)
+
+
+class _GroundTruthReader:
+    """Validates ground_truth.json entry by entry; every error names the file and the JSON location."""
+
+    def __init__(self, folder: Path, gt_path: Path, database: list[str]):
+        self.folder, self.label = folder, str(gt_path)
+        self.db_id = {rel: i for i, rel in enumerate(database)}
+
+    def fail(self, where: str, message: str):
+        raise DatasetFormatError(f"{self.label}: {where}: {message}")
+
+    def relative_path(self, value, where: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(where, f"expected a path relative to the dataset folder, got {value!r}")
+        parts = PurePosixPath(value.replace("\\", "/")).parts
+        if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value):
+            self.fail(where, f"{value!r} must be relative to the dataset folder")
+        if ".." in parts:
+            self.fail(where, f"{value!r} points outside the dataset folder")
+        return PurePosixPath(*[p for p in parts if p != "."]).as_posix()
+
+    def database_id(self, value, where: str) -> int:
+        rel = self.relative_path(value, where)
+        if rel in self.db_id:
+            return self.db_id[rel]
+        path = self.folder / rel
+        if not path.exists():
+            self.fail(where, f"{value!r} does not exist")
+        if PurePosixPath(rel).parts[0] != "images":
+            self.fail(where, f"{value!r} is not in images/ (positives and junk must be database images)")
+        self.fail(where, f"{value!r} is not an image file ({', '.join(IMAGE_EXTENSIONS)})")
+
+    def query_path(self, value, where: str) -> tuple[str, tuple[int, int]]:
+        """The query's relative path and its (width, height), read from the file header."""
+        rel = self.relative_path(value, where)
+        if not (self.folder / rel).is_file():
+            self.fail(where, f"{value!r} does not exist")
+        if not rel.lower().endswith(IMAGE_EXTENSIONS):
+            self.fail(where, f"{value!r} is not an image file ({', '.join(IMAGE_EXTENSIONS)})")
+        from ..images import ImageLoadError, image_size
+
+        try:
+            return rel, image_size(self.folder / rel)
+        except ImageLoadError as err:
+            self.fail(where, str(err))
+
+    def bbox(self, value, where: str, rel: str, size: tuple[int, int]):
+        if value is None:
+            return None
+        if (not isinstance(value, list) or len(value) != 4
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                           for v in value)):
+            self.fail(where, f"expected [x1, y1, x2, y2] (4 numbers) or no bbox, got {json.dumps(value)}")
+        x1, y1, x2, y2 = (float(v) for v in value)
+        if x2 <= x1 or y2 <= y1:
+            self.fail(where, f"{json.dumps(value)} is empty: it needs x2 > x1 and y2 > y1")
+        width, height = size
+        if x1 >= width or y1 >= height or x2 <= 0 or y2 <= 0:
+            self.fail(where, f"{json.dumps(value)} lies outside the {width}x{height} image {rel}")
+        return (x1, y1, x2, y2)
+
+    def id_list(self, entry: dict, key: str, where: str) -> list[int]:
+        values = entry.get(key, [])
+        if not isinstance(values, list):
+            self.fail(f"{where}.{key}", f"expected a list of image paths, got {json.dumps(values)}")
+        ids, first_at = [], {}
+        for i, value in enumerate(values):
+            image_id = self.database_id(value, f"{where}.{key}[{i}]")
+            if image_id in first_at:
+                self.fail(f"{where}.{key}[{i}]", f"{value!r} is listed twice (also {key}[{first_at[image_id]}])")
+            first_at[image_id] = i
+            ids.append(image_id)
+        return ids
+
+
+def load_folder(folder: str | os.PathLike, name: str | None = None, protocol: str | None = None) -> RetrievalDataset:
+    """A custom dataset folder: images/ (the database), optional queries/, ground_truth.json.
+
+    ground_truth.json: {"queries": [{"query": "queries/a.jpg", "bbox": [x1, y1, x2, y2],
+    "positives": ["images/b.jpg", ...], "junk": [...]}, ...]}, paths relative to the
+    folder; "bbox", "junk" and "name" (a label for the query) are optional. "easy"/"hard"
+    lists instead of "positives" select the revisited protocol. A query may be a
+    database image (images/...): then it is left out of its own results, as in
+    Holidays. Every problem raises DatasetFormatError naming the file, the JSON
+    location and what is wrong; a query without positives is allowed, with a warning.
+    """
+    folder = Path(folder).expanduser()
+    gt_path = folder / "ground_truth.json"
+    if not folder.is_dir():
+        raise DatasetFormatError(f"{folder}: no such folder")
+    if not (folder / "images").is_dir():
+        raise DatasetFormatError(f"{folder}: no images/ folder (the database images go there)")
+    if not gt_path.is_file():
+        raise DatasetFormatError(f"{folder}: no ground_truth.json (see 'Bring your own dataset' in the README)")
+    database = _list_images(folder, folder / "images")
+    if not database:
+        raise DatasetFormatError(f"{folder / 'images'}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+    try:
+        data = json.loads(gt_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DatasetFormatError(
+            f"{gt_path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    except UnicodeDecodeError:
+        raise DatasetFormatError(f"{gt_path}: not UTF-8 text") from None
+    if not isinstance(data, dict) or not isinstance(data.get("queries"), list):
+        raise DatasetFormatError(f"{gt_path}: expected an object with a \"queries\" list at the top level")
+    if not data["queries"]:
+        raise DatasetFormatError(f"{gt_path}: \"queries\" is empty")
+
+    reader = _GroundTruthReader(folder, gt_path, database)
+    queries, query_names, bboxes, gnd, query_ids = [], [], [], [], []
+    style = None  # "positives" or "easy/hard", fixed by the first query
+    query_in_database = None
+    seen: dict[tuple, int] = {}
+    for q, entry in enumerate(data["queries"]):
+        where = f"queries[{q}]"
+        if not isinstance(entry, dict):
+            reader.fail(where, f"expected an object with \"query\" and \"positives\", got {json.dumps(entry)}")
+        unknown = sorted(set(entry) - set(_QUERY_KEYS))
+        if unknown:
+            reader.fail(where, f"unknown key {unknown[0]!r} (allowed: {', '.join(_QUERY_KEYS)})")
+        if "query" not in entry:
+            reader.fail(where, "missing \"query\"")
+        rel, size = reader.query_path(entry["query"], f"{where}.query")
+        label = entry.get("name", PurePosixPath(rel).stem)
+        if not isinstance(label, str):
+            reader.fail(f"{where}.name", f"expected a string, got {json.dumps(label)}")
+        entry_style = "easy/hard" if ("easy" in entry or "hard" in entry) else "positives"
+        if entry_style == "easy/hard" and "positives" in entry:
+            reader.fail(where, "give either \"positives\" or \"easy\"/\"hard\", not both")
+        if entry_style == "positives" and "positives" not in entry:
+            reader.fail(where, "missing \"positives\" (or \"easy\"/\"hard\")")
+        if style is None:
+            style = entry_style
+        elif entry_style != style:
+            reader.fail(where, f"uses \"{entry_style}\" but queries[0] uses \"{style}\"; use one style per file")
+        in_database = rel in reader.db_id
+        if query_in_database is None:
+            query_in_database = in_database
+        elif in_database != query_in_database:
+            kind = "a database image (in images/)" if in_database else "not in images/"
+            reader.fail(f"{where}.query", f"{rel!r} is {kind}, unlike queries[0]; "
+                                          f"the queries must all be database images, or none")
+        box = reader.bbox(entry.get("bbox"), f"{where}.bbox", rel, size)
+        signature = (rel, box)
+        if signature in seen:
+            reader.fail(where, f"repeats queries[{seen[signature]}] (same image and box)")
+        seen[signature] = q
+
+        levels = ("positives", "junk") if style == "positives" else ("easy", "hard", "junk")
+        lists = {key: reader.id_list(entry, key, where) for key in levels}
+        owner: dict[int, str] = {}
+        for key in levels:
+            for i, image_id in enumerate(lists[key]):
+                if image_id in owner:
+                    reader.fail(f"{where}.{key}[{i}]", f"{database[image_id]!r} is also in {owner[image_id]}")
+                owner[image_id] = key
+        if in_database:
+            own = reader.db_id[rel]
+            for key in levels[:-1]:
+                if own in lists[key]:
+                    log.warning("%s: %s.%s lists the query itself; ignored (a query never counts as its own "
+                                "result)", gt_path, where, key)
+                    lists[key].remove(own)
+            query_ids.append(own)
+        easy = lists["positives"] if style == "positives" else lists["easy"]
+        hard = [] if style == "positives" else lists["hard"]
+        if not easy and not hard:
+            log.warning("%s: %s (%s) has no positives; it is left out of the mean AP", gt_path, where, rel)
+        queries.append((folder / rel).resolve())
+        query_names.append(label)
+        bboxes.append(box)
+        gnd.append({"easy": easy, "hard": hard, "junk": lists["junk"]})
+
+    if (folder / "queries").is_dir():
+        used = {Path(p).resolve() for p in queries}
+        unused = [p for p in _list_images(folder, folder / "queries") if (folder / p).resolve() not in used]
+        if unused:
+            log.warning("%s: %d images in queries/ are not used by any query (first: %s)",
+                        gt_path, len(unused), unused[0])
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+    citation = data.get("citation", "")
+    return RetrievalDataset(
+        name=name or folder.resolve().name, root=folder.resolve(),
+        images=[(folder / rel).resolve() for rel in database], queries=queries, bboxes=bboxes, gnd=gnd,
+        protocol=protocol or ("revisited" if style == "easy/hard" else "custom"),
+        query_ids=query_ids if query_in_database else None,
+        citation=citation if isinstance(citation, str) else "",
+        extra={"ground_truth": str(gt_path), "query_names": query_names})

@@ -1,0 +1,92 @@
+"""`python -m course_lib schedule ...`: status, deadlines, ICS export, checks, slot assignment, re-basing."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from ..cli import OneLineParser
+from . import document
+from .calendar import resolve_now, status_text, write_ics
+from .classes import assign_paper_talks, assign_project_talks, check_course, load_course_data
+from .document import ScheduleError, load_schedule, missing_file_message, write_schedule
+from .rebase import rebase
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="python -m course_lib schedule",
+        description="Show what is due next in the course; validate, export or move its schedule.")
+    parser.add_argument("--now", metavar="ISO-DATETIME",
+                        help="pretend it is this moment (read in the schedule's time zone unless it has an offset)")
+    parser.add_argument("--ics", metavar="FILE", help="write the schedule as an iCalendar file (RFC 5545)")
+    parser.add_argument("--check", action="store_true",
+                        help="validate schedule.md, the reading list, teams and paper claims; exit 1 on problems")
+    parser.add_argument("--assign", action="store_true",
+                        help="print the paper-talk and project-talk slot assignment")
+    parser.add_argument("--rebase", metavar="DATE", help="move the schedule to a term starting on DATE")
+    parser.add_argument("--holiday", metavar="DATE", action="append", default=[],
+                        help="a holiday of the new term (with --rebase; repeat for more)")
+    parser.add_argument("--term", metavar="NAME", help="name of the new term (with --rebase), e.g. 'Spring 2017'")
+    parser.add_argument("--output", metavar="FILE", help="where --rebase writes the new schedule.md (a new file)")
+    parser.add_argument("--schedule", metavar="FILE", help="schedule.md to use (default: the repository's)")
+    parser.add_argument("--data", metavar="DIR", help="folder with students.csv, teams.csv, paper_claims.csv "
+                                                      "(default: the repository's data/course)")
+    parser.add_argument("--papers", metavar="FILE", help="reading list CSV (default: lectures/papers.csv)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`schedule [--now ISO-DATETIME] [--ics FILE] [--check] ...`: the status by default."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.rebase and not args.output:
+        parser.error("--rebase needs --output FILE (the new schedule.md; the old one is left as it is)")
+    if (args.holiday or args.term) and not args.rebase:
+        parser.error("--holiday and --term go with --rebase")
+    schedule_path = Path(args.schedule) if args.schedule else document.DEFAULT_SCHEDULE
+    if not schedule_path.is_file():
+        print(missing_file_message(schedule_path, "schedule.md", args.schedule is None), file=sys.stderr)
+        return 2
+    try:
+        if args.now is not None:
+            resolve_now(args.now, ZoneInfo("UTC"))  # reject an unreadable --now before doing anything
+        if args.check:
+            report = check_course(schedule_path, args.data, args.papers, args.now)
+            print(report)
+            if not report.ok:
+                return 1
+        schedule = load_schedule(schedule_path)
+        if args.ics:
+            count = write_ics(args.ics, schedule)
+            print(f"wrote {count} events ({len(schedule.sessions)} sessions, {len(schedule.deadlines)} deadlines) "
+                  f"to {args.ics}")
+        if args.rebase:
+            moved = rebase(schedule, args.rebase, args.holiday, term=args.term)
+            write_schedule(moved, args.output)
+            print(f"wrote the schedule for {moved.term} (term start {moved.term_start}, "
+                  f"{len(moved.sessions)} sessions) to {args.output}")
+        if args.assign:
+            data = load_course_data(args.data, args.papers, schedule)
+            print("Paper talks:\n" + _plain(assign_paper_talks(data, schedule)))
+            print("\nProject talks:\n" + _plain(assign_project_talks(data, schedule)))
+        if not (args.check or args.ics or args.rebase or args.assign):
+            print(status_text(args.now, schedule))
+        return 0
+    except (ScheduleError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _plain(table: pd.DataFrame) -> str:
+    if table.empty:
+        return "  (none)"
+    shown = table.assign(date=[f"{d:%a %Y-%m-%d}" for d in table.date])
+    return shown.to_string(index=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
