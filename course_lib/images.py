@@ -6,6 +6,8 @@ CMYK, 16-bit), query boxes, and large photos, which are reduced while decoding.
 from __future__ import annotations
 
 import math
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +31,13 @@ def image_size(path: str | Path) -> tuple[int, int]:
     pixel data, Pillow cannot see the orientation without decoding; such files are
     reported in stored orientation.)
     """
-    path = Path(path)
+    path = _regular_file(path)
     try:
         with Image.open(path) as im:
             width, height = im.size
-            orientation = im.getexif().get(EXIF_ORIENTATION_TAG, 1)
-    except FileNotFoundError:
-        raise ImageLoadError(f"{path}: no such file") from None
+            orientation = _orientation(im, path)
+    except ImageLoadError:
+        raise
     except Exception as err:  # Pillow's plugins raise many types on malformed headers
         raise ImageLoadError(f"{path}: not a readable image ({_describe(err)})") from err
     return (height, width) if orientation in _SWAPS_AXES else (width, height)
@@ -58,18 +60,16 @@ def load_image(path: str | Path, max_side: int | None = None,
     Transparent pixels are composited over white. Unreadable, truncated or
     non-image files raise ImageLoadError naming the file.
     """
-    path = Path(path)
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be a positive number of pixels, not {max_side}")
+    path = _regular_file(path)
     try:
         im = Image.open(path)
-    except FileNotFoundError:
-        raise ImageLoadError(f"{path}: no such file") from None
     except Exception as err:  # Pillow's plugins raise many types on malformed headers
         raise ImageLoadError(f"{path}: not a readable image ({_describe(err)})") from err
 
     with im:
-        orientation = im.getexif().get(EXIF_ORIENTATION_TAG, 1)
+        orientation = _orientation(im, path)
         stored_w, stored_h = im.size
         full_w, full_h = (stored_h, stored_w) if orientation in _SWAPS_AXES else (stored_w, stored_h)
         box = _checked_box(path, bbox, full_w, full_h) if bbox is not None else (0, 0, full_w, full_h)
@@ -83,9 +83,9 @@ def load_image(path: str | Path, max_side: int | None = None,
 
         try:
             im.load()
+            upright = ImageOps.exif_transpose(im)
         except Exception as err:  # truncated or corrupt data: Pillow raises OSError, ValueError, ...
             raise ImageLoadError(f"{path}: cannot decode image data ({_describe(err)})") from err
-        upright = ImageOps.exif_transpose(im)
 
     rgb = to_rgb(upright, path)
     # Work in whole pixels of the original (upright) image, so the result's size never
@@ -99,6 +99,31 @@ def load_image(path: str | Path, max_side: int | None = None,
     if rgb.size != target:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS)
     return rgb
+
+
+def _regular_file(path: str | Path) -> Path:
+    """`path` if it is a regular file (symlinks followed); a FIFO would block the decoder forever,
+    a device would feed it endless bytes, a symlink loop never ends: each is refused by name."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ImageLoadError(f"{path}: no such file") from None
+    except OSError as err:
+        raise ImageLoadError(f"{path}: cannot be read ({err.strerror or type(err).__name__})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a pipe, socket or device)"
+        raise ImageLoadError(f"{path}: {kind}, not an image file")
+    return path
+
+
+def _orientation(im: Image.Image, path: Path) -> int:
+    """The EXIF orientation (1 when absent). Reading EXIF can reach into damaged data (a PNG's eXIf
+    chunk may sit after truncated pixel data), so its errors name the file like decode errors do."""
+    try:
+        return int(im.getexif().get(EXIF_ORIENTATION_TAG, 1))
+    except Exception as err:
+        raise ImageLoadError(f"{path}: cannot decode image data ({_describe(err)})") from err
 
 
 def to_rgb(im: Image.Image, path: str | Path = "<image>") -> Image.Image:

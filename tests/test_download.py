@@ -26,6 +26,11 @@ class FileServer(LoopbackServer):
     cut_once:     paths whose next response announces the full length but stops halfway
     ignore_range: paths answered in full (200) even when a Range is asked for
     stall:        paths whose response sends a few bytes, then goes silent for a while
+    no_validators: paths answered without ETag (so a resume cannot be made conditional)
+    endless:      paths that send bytes without end (no Content-Length)
+    redirect_loop: paths that redirect to themselves
+    garbage:      paths answered with bytes that are not HTTP
+    Every other answer carries a strong ETag (the sha256 of the body) and honours If-Range.
     """
 
     def __init__(self):
@@ -33,18 +38,46 @@ class FileServer(LoopbackServer):
         self.cut_once: set[str] = set()
         self.ignore_range: set[str] = set()
         self.stall: set[str] = set()
+        self.no_validators: set[str] = set()
+        self.endless: set[str] = set()
+        self.redirect_loop: set[str] = set()
+        self.garbage: set[str] = set()
         self.requests: list[tuple[str, str | None]] = []
+        self.if_range: list[str | None] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 server.requests.append((self.path, self.headers.get("Range")))
+                server.if_range.append(self.headers.get("If-Range"))
+                if self.path in server.redirect_loop:
+                    self.send_response(302)
+                    self.send_header("Location", self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if self.path in server.garbage:
+                    self.wfile.write(b"this is not HTTP at all\r\n\r\n")
+                    self.close_connection = True
+                    return
+                if self.path in server.endless:
+                    self.send_response(200)
+                    self.end_headers()
+                    try:
+                        while True:
+                            self.wfile.write(b"\x1f\x8b" + b"z" * 65534)
+                    except OSError:
+                        return
                 body = server.files.get(self.path)
                 if body is None:
                     self.send_error(404)
                     return
+                etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
                 start = 0
                 asked = self.headers.get("Range")
+                condition = self.headers.get("If-Range")
+                if condition is not None and condition != etag:
+                    asked = None  # RFC 9110: the file changed, so send all of it
                 if asked and self.path not in server.ignore_range:
                     start = int(re.fullmatch(r"bytes=(\d+)-", asked).group(1))
                     if start >= len(body):
@@ -56,6 +89,8 @@ class FileServer(LoopbackServer):
                     self.send_response(200)
                 payload = body[start:]
                 self.send_header("Content-Length", str(len(payload)))
+                if self.path not in server.no_validators:
+                    self.send_header("ETag", etag)
                 self.end_headers()
                 if self.path in server.cut_once:
                     server.cut_once.discard(self.path)
@@ -160,7 +195,7 @@ def test_server_that_ignores_range_restarts_cleanly(server, tmp_path, caplog):
         download(server.url("/big.bin"), dest, sha256=sha(BIG), progress=False)
     assert dest.read_bytes() == BIG  # not the first 1000 bytes twice
     assert server.requests == [("/big.bin", "bytes=1000-")]
-    assert "ignored the resume request" in caplog.text
+    assert "sent the whole file instead of the rest" in caplog.text
 
 
 def test_partial_file_longer_than_the_remote_one_starts_again(server, tmp_path):
@@ -234,9 +269,9 @@ def test_trust_on_first_use_records_then_verifies(server, tmp_path, caplog):
 def test_trust_on_first_use_checks_a_file_placed_by_hand(tmp_path):
     trust = tmp_path / "trusted_sha256.json"
     placed = tmp_path / "manual.tgz"
-    placed.write_bytes(b"downloaded in a browser")
+    placed.write_bytes(make_tar_gz({"a.txt": b"downloaded in a browser"}))
     assert check_file(placed, trust_file=trust, key="https://example.org/manual.tgz") == sha(placed.read_bytes())
-    placed.write_bytes(b"damaged later")
+    placed.write_bytes(make_tar_gz({"a.txt": b"damaged later"}))
     with pytest.raises(ChecksumMismatch, match="manual.tgz"):
         check_file(placed, trust_file=trust, key="https://example.org/manual.tgz")
 
@@ -377,3 +412,176 @@ def test_staged_folder_replaces_only_a_complete_folder(tmp_path):
     assert (target / "v.txt").read_text() == "2" and completed(target)["version"] == 2
     assert (target / COMPLETE_MARKER).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["built"]
+
+
+# ------------------------------------------------------------------------------------------------
+# hardening (issue 9): what trust on first use records, spliced resumes, caps, one-line errors
+# ------------------------------------------------------------------------------------------------
+
+PORTAL = b"<!DOCTYPE html><html><head><title>Hotel Wi-Fi</title></head><body>Please log in</body></html>\n"
+
+
+def test_captive_portal_page_is_never_recorded_as_trusted(server, tmp_path):
+    trust = tmp_path / "trusted_sha256.json"
+    url = server.url("/jpg1.tar.gz")
+    server.files["/jpg1.tar.gz"] = PORTAL  # a 200 answer of the wrong type
+    dest = tmp_path / "jpg1.tar.gz"
+    with pytest.raises(DownloadError) as err:
+        download(url, dest, trust_file=trust, progress=False)
+    message = str(err.value)
+    assert "\n" not in message and "jpg1.tar.gz" in message and "web page" in message
+    assert not trust.exists() and not dest.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no .part, no validators left
+    # Once the network is real, the real archive is downloaded and recorded.
+    server.files["/jpg1.tar.gz"] = make_tar_gz({"jpg/1.jpg": b"\xff\xd8\xff" + b"x" * 100})
+    download(url, dest, trust_file=trust, progress=False)
+    assert TrustStore(trust).get(url)["sha256"] == sha(server.files["/jpg1.tar.gz"])
+
+
+def test_wrong_type_placed_by_hand_is_not_recorded(tmp_path):
+    trust = tmp_path / "trusted_sha256.json"
+    placed = tmp_path / "ukbench.zip"
+    placed.write_bytes(PORTAL)
+    with pytest.raises(DownloadError, match=r"ukbench\.zip: it is a web page"):
+        check_file(placed, trust_file=trust, key="https://example.org/ukbench.zip")
+    placed.write_bytes(b"Rar!\x1a\x07\x00 not a zip")
+    with pytest.raises(DownloadError, match=r"ukbench\.zip: it is not a zip archive"):
+        check_file(placed, trust_file=trust, key="https://example.org/ukbench.zip")
+    assert not trust.exists()
+    assert placed.read_bytes().startswith(b"Rar!")  # the user's file is left as it was
+
+
+def test_resume_onto_a_file_that_changed_on_the_server_restarts(server, tmp_path):
+    """The splice: the first half of the old file + the second half of the new one must never be trusted."""
+    trust = tmp_path / "trusted_sha256.json"
+    url = server.url("/data.tar.gz")
+    old, new = make_tar_gz({"a.bin": BIG}), make_tar_gz({"a.bin": BIG[::-1]})
+    server.files["/data.tar.gz"] = old
+    server.cut_once.add("/data.tar.gz")
+    with pytest.raises(DownloadError, match="run again to resume"):
+        download(url, tmp_path / "data.tar.gz", trust_file=trust, retries=0, progress=False)
+    assert (tmp_path / "data.tar.gz.part").stat().st_size == len(old) // 2
+    server.files["/data.tar.gz"] = new  # the publisher replaced the file in between
+    download(url, tmp_path / "data.tar.gz", trust_file=trust, progress=False)
+    assert (tmp_path / "data.tar.gz").read_bytes() == new
+    assert server.if_range[-1] == f'"{sha(old)[:16]}"'  # the resume was conditional on the old file
+    assert TrustStore(trust).get(url)["sha256"] == sha(new)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.tar.gz", "trusted_sha256.json"]
+
+
+def test_resume_of_an_unchanged_file_asks_only_for_the_rest(server, tmp_path):
+    url = server.url("/same.tar.gz")
+    body = make_tar_gz({"a.bin": BIG})
+    server.files["/same.tar.gz"] = body
+    server.cut_once.add("/same.tar.gz")
+    download(url, tmp_path / "same.tar.gz", trust_file=tmp_path / "t.json", progress=False)
+    assert (tmp_path / "same.tar.gz").read_bytes() == body
+    assert server.requests[-1] == ("/same.tar.gz", f"bytes={len(body) // 2}-")
+
+
+def test_without_validators_an_unverifiable_resume_starts_again(server, tmp_path):
+    url = server.url("/plain.tar.gz")
+    body = make_tar_gz({"a.bin": BIG})
+    server.files["/plain.tar.gz"] = body
+    server.no_validators.add("/plain.tar.gz")
+    server.cut_once.add("/plain.tar.gz")
+    download(url, tmp_path / "plain.tar.gz", trust_file=tmp_path / "t.json", progress=False)
+    assert (tmp_path / "plain.tar.gz").read_bytes() == body
+    assert server.requests[-1] == ("/plain.tar.gz", None)  # no Range: nothing could prove it the same file
+
+
+def test_endless_data_stops_at_the_stated_size(server, tmp_path):
+    server.files["/big.tgz"] = b"\x1f\x8b" + bytes(400_000)  # announced longer than stated: refused at once
+    with pytest.raises(DownloadError, match=r"more than the 300000 bytes the manifest states"):
+        download(server.url("/big.tgz"), tmp_path / "big.tgz", size=300_000, progress=False)
+    server.endless.add("/endless.tgz")
+    with pytest.raises(DownloadError, match=r"more than the 300000 bytes the manifest states") as err:
+        download(server.url("/endless.tgz"), tmp_path / "endless.tgz", size=300_000, progress=False)
+    assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_endless_data_stops_before_the_disk_is_full(server, tmp_path, monkeypatch):
+    import shutil
+
+    import course_lib.datasets.download as dl
+
+    server.endless.add("/endless.tgz")
+    # Leave 3 MB of the real free space to this download: it must stop there, not fill the disk.
+    monkeypatch.setattr(dl, "DISK_RESERVE", shutil.disk_usage(tmp_path).free - 3_000_000)
+    with pytest.raises(DownloadError, match=r"not enough free space") as err:
+        download(server.url("/endless.tgz"), tmp_path / "endless.tgz", progress=False)
+    assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_redirect_loop_and_non_http_answers_are_one_line(server, tmp_path):
+    server.redirect_loop.add("/loop.tgz")
+    server.garbage.add("/garbage.tgz")
+    for path, expected in [("/loop.tgz", "redirects in a loop"), ("/garbage.tgz", "not valid HTTP")]:
+        with pytest.raises(DownloadError, match=expected) as err:
+            download(server.url(path), tmp_path / "x.tgz", progress=False)
+        assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content, problem", [
+    ('{"https://example.org/a.tgz": "deadbeef"}', "not an object"),
+    ('{"https://example.org/a.tgz": {"sha256": "xyz", "size": 3}}', "not 64 lowercase hex"),
+    ('{"https://example.org/a.tgz": {"sha256": "' + "a" * 64 + '", "size": "big"}}', "size is not"),
+    ('["https://example.org/a.tgz"]', "must be a JSON object"),
+    ('{"https://example.org/a.tgz": ', "unreadable checksum record"),
+    ("[" * 100_000, "unreadable checksum record"),
+])
+def test_malformed_trust_record_names_file_and_entry_and_is_left_alone(tmp_path, content, problem):
+    trust = tmp_path / "trusted_sha256.json"
+    trust.write_text(content)
+    placed = tmp_path / "a.tgz"
+    placed.write_bytes(make_tar_gz({"a.txt": b"a"}))
+    with pytest.raises(DownloadError, match=problem) as err:
+        check_file(placed, trust_file=trust, key="https://example.org/a.tgz")
+    assert "\n" not in str(err.value) and str(trust) in str(err.value)
+    assert trust.read_text() == content  # the user decides: nothing is rewritten behind their back
+
+
+def test_zip_bomb_is_refused_before_anything_is_written(tmp_path):
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros.bin", bytes(100 << 20))  # 100 MiB of zeros compress to about 100 KB
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(UnsafeArchiveError, match=r"bomb\.zip: refusing to extract 104857600 bytes"):
+        extract(bomb, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.zip"]
+
+
+def test_tar_bomb_is_refused_too(tmp_path):
+    archive = tmp_path / "bomb.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 100 << 20
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    with pytest.raises(UnsafeArchiveError, match="zip bomb"):
+        extract(archive, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.tar.gz"]
+
+
+def test_extraction_beyond_the_free_space_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    import course_lib.datasets.download as dl
+
+    archive = tmp_path / "photos.tar.gz"
+    archive.write_bytes(make_tar_gz({"a.bin": BIG, "b.bin": BIG}))
+    monkeypatch.setattr(dl, "DISK_RESERVE", shutil.disk_usage(tmp_path).free - 1_000_000)
+    with pytest.raises(UnsafeArchiveError, match="free some space") as err:
+        extract(archive, tmp_path / "out")
+    assert "\n" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos.tar.gz"]
+
+
+def test_not_an_archive_is_one_line(tmp_path):
+    fake = tmp_path / "fake.tar"
+    fake.write_bytes(b"just some text, no tar header\n" * 30)
+    with pytest.raises(ArchiveError) as err:
+        extract(fake, tmp_path / "out")
+    assert "\n" not in str(err.value) and "fake.tar" in str(err.value)
