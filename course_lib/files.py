@@ -7,7 +7,9 @@ which then replaces it in one step, and no temporary file survives a failure.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import io
 import json
 import math
 import os
@@ -46,7 +48,10 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """
     target = Path(path).expanduser()
     if target.is_symlink():
-        target = target.resolve()
+        try:
+            target = target.resolve()
+        except (RuntimeError, OSError):  # Python raises RuntimeError on a symlink loop before 3.13
+            raise OSError(errno.ELOOP, f"{path}: symbolic link loop; not writing through it") from None
     if target.exists() and not stat.S_ISREG(target.stat().st_mode):
         if target.is_dir():
             raise IsADirectoryError(f"{path}: is a folder, not a file")
@@ -85,6 +90,8 @@ def write_json(path: str | os.PathLike, payload, sort_keys: bool = False) -> Non
 def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     """Write numpy arrays as one .npz file, atomically; the folder is created if needed."""
     Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()  # zip needs to seek back, which a pipe or /dev/null cannot
+    np.savez(buffer, **arrays)
     with atomic_write(path) as f:
-        np.savez(f, **arrays)
+        f.write(buffer.getbuffer())
 

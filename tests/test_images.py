@@ -274,3 +274,32 @@ def test_error_message_is_one_line(tmp_path):
     with pytest.raises(ImageLoadError) as info:
         load_image(tmp_path / "bad.png")
     assert "\n" not in str(info.value) and "bad.png" in str(info.value)
+
+
+@pytest.mark.parametrize("keep", [60, 100, 0.5])
+def test_truncated_png_names_the_file_whatever_reads_it_first(tmp_path, keep):
+    """Pillow reads a PNG's EXIF by walking its chunks: a cut file fails there, before any decode."""
+    import skimage.data
+
+    Image.fromarray(skimage.data.astronaut()).save(tmp_path / "whole.png")
+    data = (tmp_path / "whole.png").read_bytes()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(data[: int(len(data) * keep) if keep < 1 else keep])
+    for read in (load_image, image_size):
+        with pytest.raises(ImageLoadError) as info:
+            read(cut)
+        assert "cut.png" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_fifo_folder_and_link_loop_are_refused_without_hanging(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.jpg")  # opening it for reading would block until a writer comes
+    (tmp_path / "loop.jpg").symlink_to(tmp_path / "loop.jpg")
+    (tmp_path / "folder.jpg").mkdir()
+    for name, message in [("pipe.jpg", "not a regular file"), ("loop.jpg", "symbolic links"),
+                          ("folder.jpg", "a folder")]:
+        for read in (load_image, image_size):
+            with pytest.raises(ImageLoadError, match=message) as info:
+                read(tmp_path / name)
+            assert name in str(info.value)
