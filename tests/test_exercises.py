@@ -1,5 +1,6 @@
-"""Tests of course_lib.exercises: the checks pass the reference, catch real mistakes with a useful
-message, never crash on a broken student function, and the solutions are the library's own code."""
+"""Tests of course_lib.exercises: each check passes a student's own correct code, answers every wrong
+answer (shape, dtype, NaN, exception, None, list, the library's own answer) with one message and never
+a traceback, names common mistakes, and the solutions are the library's own code, revealed folded."""
 from __future__ import annotations
 
 import inspect
@@ -8,16 +9,244 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import exercises, pooling
+from course_lib import evaluation, exercises, pooling
 from course_lib.exercises import (
-    CheckResult, UnknownExerciseError, check_center_prior, check_integral_box, check_rmac_grid, rel_error,
-    show_solution,
+    CheckResult, UnknownExerciseError, check_average_precision, check_center_prior, check_integral_box,
+    check_rmac_grid, rel_error, show_solution,
 )
-from course_lib.exercises.representations import reference_box_sum, reference_integral_image, reference_rmac_grid
+from course_lib.exercises.checking import SOLUTIONS
 
 
 def not_implemented(*args):
     raise NotImplementedError
+
+
+def crashes(*args):
+    raise IndexError("index 99 is out of bounds")
+
+
+# ---------------------------------------------------------------- students' correct answers, written from the text
+
+
+def student_prior(height, width):
+    sigma = min(height, width) / 6
+    i, j = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    return np.exp(-((i + 0.5 - height / 2) ** 2 + (j + 0.5 - width / 2) ** 2) / (2 * sigma ** 2))
+
+
+def student_grid(height, width, L=3):
+    """The rule of exercise 2, written from its four steps."""
+    short, long = min(height, width), max(height, width)
+    extra = 0
+    if short != long:
+        overlaps = {b: abs((short - (long - short) / (b - 1)) / short - 0.4) for b in range(2, 8)}
+        extra = min(overlaps, key=lambda b: (overlaps[b], b)) - 1
+
+    def starts(n, length, side):
+        return [0] if n == 1 else [i * (length - side) // (n - 1) for i in range(n)]
+
+    boxes = []
+    for level in range(1, L + 1):
+        side = 2 * short // (level + 1)
+        if side == 0:
+            break
+        n_h = level + (extra if height > width else 0)
+        n_w = level + (extra if width > height else 0)
+        boxes += [(x, y, side, side) for y in starts(n_h, height, side) for x in starts(n_w, width, side)]
+    return boxes
+
+
+def student_table(x):
+    return np.pad(np.asarray(x, dtype=np.float64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+
+
+def student_box(table, x, y, w, h):
+    return table[y + h, x + w] - table[y, x + w] - table[y + h, x] + table[y, x]
+
+
+def student_ap(positions, n_positives):
+    total = 0.0
+    for j, r in enumerate(positions):
+        before = 1.0 if r == 0 else j / r
+        total += (before + (j + 1) / (r + 1)) / 2
+    return total / n_positives
+
+
+# ---------------------------------------------------------------- every check, every kind of wrong answer
+
+
+def center_prior_check(fn):
+    return check_center_prior(fn)
+
+
+def rmac_grid_check(fn):
+    return check_rmac_grid(fn)
+
+
+def integral_table_check(fn):
+    return check_integral_box(fn, student_box)
+
+
+def integral_box_check(fn):
+    return check_integral_box(student_table, fn)
+
+
+def average_precision_check(fn):
+    return check_average_precision(fn)
+
+
+CHECKS = {
+    "center_prior": (center_prior_check, student_prior),
+    "rmac_grid": (rmac_grid_check, student_grid),
+    "integral_table": (integral_table_check, student_table),
+    "integral_box": (integral_box_check, student_box),
+    "average_precision": (average_precision_check, student_ap),
+}
+
+WRONG_ANSWERS = {
+    "not implemented": (not_implemented, "not implemented yet"),
+    "an exception": (crashes, "raised IndexError: index 99 is out of bounds"),
+    "None": (lambda *a: None, "None"),
+    "a string": (lambda *a: "0.5", ""),
+    "a dict": (lambda *a: {"a": 1}, ""),
+    "NaN": (lambda *a: np.full((3, 5), np.nan), ""),
+    "a non-square array": (lambda *a: np.ones((2, 7)), ""),
+    "a 3-D array": (lambda *a: np.ones((2, 3, 4)), ""),
+    "a complex array": (lambda *a: np.ones((3, 3), dtype=complex), ""),
+    "an integer array": (lambda *a: np.ones((4, 6), dtype=np.int64), ""),
+    "a ragged list": (lambda *a: [[1, 2], [3]], ""),
+    "a flat list": (lambda *a: [0.1, 0.2, 0.3], ""),
+    "a torch tensor of the wrong shape": (lambda *a: torch.ones(5, 2), ""),
+    "a generator": (lambda *a: (i for i in range(3)), ""),
+    "not a function": (np.ones((3, 3)), "pass the function itself"),
+}
+
+
+@pytest.mark.parametrize("check_name", list(CHECKS))
+def test_each_check_passes_a_correct_student_answer(check_name):
+    check, correct = CHECKS[check_name]
+    result = check(correct)
+    assert isinstance(result, CheckResult) and result.passed, result.message
+    assert "passed" in str(result)
+
+
+@pytest.mark.parametrize("answer_name", list(WRONG_ANSWERS))
+@pytest.mark.parametrize("check_name", list(CHECKS))
+def test_each_check_answers_any_wrong_answer_with_one_message(check_name, answer_name):
+    check, _ = CHECKS[check_name]
+    wrong, expected_text = WRONG_ANSWERS[answer_name]
+    result = check(wrong)
+    assert isinstance(result, CheckResult) and not result.passed
+    message = str(result)
+    assert message and "Traceback" not in message and "\n" not in message
+    assert "could not compare" not in message, message  # foreseen, so answered precisely
+    assert expected_text in message, message
+
+
+@pytest.mark.parametrize("check_name", ["center_prior", "integral_table"])
+def test_shape_mistakes_on_non_square_maps_are_answered_not_crashed(check_name):
+    """The issue's crash: a transposed answer on a non-square map broke the hint's broadcasting."""
+    check, correct = CHECKS[check_name]
+    result = check(lambda *args: np.asarray(correct(*args)).T)
+    assert not result and "shape" in result.message
+
+
+def test_a_checker_bug_still_gives_one_message(monkeypatch):
+    monkeypatch.setattr(exercises.representations, "_center_prior_hint", crashes)
+    result = check_center_prior(lambda h, w: student_prior(h, w) * 2)
+    assert not result and "could not compare" in result.message and "IndexError" in result.message
+
+
+# ---------------------------------------------------------------- importing the answer is not writing it
+
+
+@pytest.mark.parametrize("check_name, answer", [
+    ("center_prior", pooling.center_prior_weights),
+    ("center_prior", lambda h, w: pooling.center_prior_weights(h, w).numpy()),
+    ("rmac_grid", lambda h, w, L: pooling.rmac_regions(h, w, L, include_global=False)),
+    ("rmac_grid", lambda h, w, L: SOLUTIONS["rmac_grid"][0](h, w, L)),
+    ("integral_table", lambda x: SOLUTIONS["integral_box"][0](x)),
+    ("integral_box", lambda t, x, y, w, h: SOLUTIONS["integral_box"][1](t, x, y, w, h)),
+    ("average_precision", evaluation.compute_ap),
+])
+def test_calling_the_library_answer_fails(check_name, answer):
+    check, _ = CHECKS[check_name]
+    result = check(answer)
+    assert not result and "the library's own answer" in result.message
+
+
+def test_references_are_not_offered_by_the_package():
+    public = set(dir(exercises)) | set(exercises.__all__)
+    assert not any(name.startswith("reference") for name in public)
+    for module in (exercises.representations, exercises.start_here):
+        assert not [n for n in dir(module) if n.startswith("reference")]
+    assert "SOLUTIONS" not in exercises.__all__
+
+
+# ---------------------------------------------------------------- common mistakes get a hint
+
+
+def numpy_prior(height, width, sigma=None, half_cell=True):
+    sigma = min(height, width) / 6 if sigma is None else sigma
+    shift = 0.5 if half_cell else 0.0
+    rows = np.arange(height) + shift - height / 2
+    cols = np.arange(width) + shift - width / 2
+    return np.exp(-(rows[:, None] ** 2 + cols[None, :] ** 2) / (2 * sigma ** 2))
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    (lambda h, w: numpy_prior(h, w, sigma=min(h, w) / 3), "min(H, W) / 6, not min(H, W) / 3"),
+    (lambda h, w: numpy_prior(h, w, half_cell=False), "centres of the cells"),
+    (lambda h, w: numpy_prior(h, w) / numpy_prior(h, w).sum(), "do not rescale"),
+    (lambda h, w: numpy_prior(w, h), "rows run along the height H"),
+])
+def test_center_prior_check_names_common_mistakes(mistake, hint):
+    result = check_center_prior(mistake)
+    assert not result and hint in result.message
+
+
+def test_rmac_grid_check_says_which_squares_differ():
+    result = check_rmac_grid(lambda h, w, L: student_grid(h, w, L)[1:])
+    assert not result and "region(s), expected" in result.message
+    fractional = check_rmac_grid(lambda h, w, L: [(0.5, 0, 1, 1)])
+    assert not fractional and "tuples of integers" in fractional.message
+
+
+def test_integral_check_catches_a_missing_zero_row_and_off_by_one():
+    no_pad = check_integral_box(lambda x: np.cumsum(np.cumsum(x, 0), 1), student_box)
+    assert not no_pad and "zero first row and column" in no_pad.message and "Hint" in no_pad.message
+
+    def off_by_one(table, x, y, w, h):
+        return table[y + h - 1, x + w - 1] - table[y - 1, x + w - 1] - table[y + h - 1, x - 1] + table[y - 1, x - 1]
+
+    result = check_integral_box(student_table, off_by_one)
+    assert not result and "off by one" in result.message
+
+
+def test_integral_check_insists_on_four_lookups():
+    """A box sum that undoes the table and adds the cells has the right value and the wrong method."""
+    def sum_of_cells(table, x, y, w, h):
+        return np.diff(np.diff(table, axis=0), axis=1)[y:y + h, x:x + w].sum()
+
+    def sum_of_rows(table, x, y, w, h):
+        return sum(table[row + 1, x + w] - table[row + 1, x] - table[row, x + w] + table[row, x]
+                   for row in range(y, y + h))
+
+    assert rel_error(sum_of_cells(student_table(np.ones((3, 3))), 0, 0, 2, 2), 4.0) < 1e-12
+    for fn in (sum_of_cells, sum_of_rows):
+        result = check_integral_box(student_table, fn)
+        assert not result and "four corners" in result.message, result.message
+
+
+def test_average_precision_check_names_the_stepwise_ap():
+    def stepwise(positions, n_positives):
+        return sum((j + 1) / (r + 1) for j, r in enumerate(positions)) / n_positives
+
+    result = check_average_precision(stepwise)
+    assert not result and "step-wise AP" in result.message
+
+
+# ---------------------------------------------------------------- machinery
 
 
 def test_error_bound_is_the_next_power_of_ten():
@@ -33,138 +262,19 @@ def test_rel_error_as_in_cs231n():
     assert rel_error([], []) == 0.0
 
 
-# ---------------------------------------------------------------- exercise 1
-
-
-def test_center_prior_check_passes_the_reference_and_a_numpy_solution():
-    def numpy_prior(height, width):
-        sigma = min(height, width) / 6
-        i, j = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
-        return np.exp(-((i - (height - 1) / 2) ** 2 + (j - (width - 1) / 2) ** 2) / (2 * sigma ** 2))
-
-    for fn in (pooling.center_prior_weights, numpy_prior):
-        result = check_center_prior(fn)
-        assert isinstance(result, CheckResult) and result.passed, result.message
-        assert str(result).startswith(f"{fn.__name__}: passed")
-
-
-@pytest.mark.parametrize("mistake, hint", [
-    (lambda h, w: pooling.center_prior_weights(h, w, sigma=min(h, w) / 3), "min(H, W) / 6, not min(H, W) / 3"),
-    (lambda h, w: np.exp(-((np.arange(h)[:, None] - h / 2) ** 2 + (np.arange(w)[None] - w / 2) ** 2)
-                         / (2 * (min(h, w) / 6) ** 2)), "centres of the cells"),
-    (lambda h, w: pooling.center_prior_weights(h, w) / pooling.center_prior_weights(h, w).sum(),
-     "do not rescale"),
-])
-def test_center_prior_check_names_common_mistakes(mistake, hint):
-    result = check_center_prior(mistake)
-    assert not result and "rel_error" in result.message and hint in result.message
-
-
-def test_center_prior_check_reports_shape_errors_exceptions_and_missing_code():
-    transposed = check_center_prior(lambda h, w: pooling.center_prior_weights(w, h))
-    assert not transposed and "returned shape (12, 9); expected (9, 12)" in transposed.message
-    crashing = check_center_prior(lambda h, w: 1 / 0)
-    assert not crashing and "raised ZeroDivisionError" in crashing.message
-    missing = check_center_prior(not_implemented)
-    assert not missing and "not implemented yet" in missing.message
-    text = check_center_prior(lambda h, w: "weights")
-    assert not text and "must return numbers" in text.message
-
-
-# ---------------------------------------------------------------- exercise 2
-
-
-def test_rmac_grid_reference_is_the_library_grid_without_the_whole_map():
-    assert reference_rmac_grid(24, 32, 3) == pooling.rmac_regions(24, 32, 3)[1:]
-    assert len(reference_rmac_grid(24, 32, 3)) == 20  # the count worked out in the lecture notes
-
-
-def test_rmac_grid_check_passes_the_reference_in_any_order_and_with_lists():
-    assert check_rmac_grid(reference_rmac_grid)
-    assert check_rmac_grid(lambda h, w, L: [list(box) for box in reversed(reference_rmac_grid(h, w, L))])
-
-
-def test_rmac_grid_check_catches_a_wrong_side_and_a_missing_extra_region():
-    def side_off_by_one(h, w, L):
-        return [(x, y, s + 1, s + 1) for x, y, s, _ in reference_rmac_grid(h, w, L)]
-
-    result = check_rmac_grid(side_off_by_one)
-    assert not result and "squares of side" in result.message
-
-    def no_extra_regions(height, width, L):  # forgets the extra positions along the longer side
-        regions = []
-        for level in range(1, L + 1):
-            side = 2 * min(height, width) // (level + 1)
-            if side == 0:
-                break
-            steps = [0] if level == 1 else [i * (max(height, width) - side) // (level - 1) for i in range(level)]
-            short_steps = [0] if level == 1 else [i * (min(height, width) - side) // (level - 1)
-                                                  for i in range(level)]
-            xs, ys = (steps, short_steps) if width >= height else (short_steps, steps)
-            regions += [(x, y, side, side) for y in ys for x in xs]
-        return regions
-
-    result = check_rmac_grid(no_extra_regions)
-    assert not result and "(8, 12, L=1): 1 region(s), expected 2" in result.message
-    assert not check_rmac_grid(lambda h, w, L: None)
-    assert "list of (x, y, w, h)" in check_rmac_grid(lambda h, w, L: [(1, 2)]).message
-
-
-def test_ambiguous_overlap_sizes_are_exactly_the_ties():
-    assert exercises.representations._overlap_is_ambiguous(5, 9)  # 2 regions overlap 20%, 3 overlap 60%: both 0.2 away
-    assert not exercises.representations._overlap_is_ambiguous(24, 32)
-    assert not exercises.representations._overlap_is_ambiguous(7, 7)
-
-
-# ---------------------------------------------------------------- exercise 3
-
-
-def test_integral_box_references_are_summed_area_tables_and_box_sums():
-    x = np.arange(12, dtype=float).reshape(3, 4)
-    table = reference_integral_image(x)
-    assert table.shape == (4, 5) and (table[0] == 0).all() and (table[:, 0] == 0).all()
-    assert table[2, 3] == x[:2, :3].sum() == 18
-    assert reference_box_sum(table, 1, 1, 2, 2) == x[1:3, 1:3].sum() == 5 + 6 + 9 + 10
-
-
-def test_integral_box_check_passes_references_and_a_numpy_solution():
-    def numpy_table(x):
-        return np.pad(x.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-
-    def numpy_box(t, x, y, w, h):
-        return t[y + h, x + w] - t[y, x + w] - t[y + h, x] + t[y, x]
-
-    assert check_integral_box(reference_integral_image, reference_box_sum)
-    assert check_integral_box(numpy_table, numpy_box)
-    assert check_integral_box(lambda x: torch.from_numpy(numpy_table(x)), numpy_box)
-
-
-def test_integral_box_check_names_the_unpadded_table_and_the_off_by_one_box():
-    unpadded = check_integral_box(lambda x: x.cumsum(0).cumsum(1), reference_box_sum)
-    assert not unpadded and "without the extra zero row and column" in unpadded.message
-
-    def shifted_box(t, x, y, w, h):  # corners read one row and column too early
-        return t[y + h - 1, x + w - 1] - t[y - 1, x + w - 1] - t[y + h - 1, x - 1] + t[y - 1, x - 1]
-
-    off_by_one = check_integral_box(reference_integral_image, shifted_box)
-    assert not off_by_one and "rel_error" in off_by_one.message and "off by one" in off_by_one.message
-    assert "must return one number" in check_integral_box(reference_integral_image,
-                                                          lambda t, x, y, w, h: t).message
-    assert "not implemented yet" in check_integral_box(not_implemented, not_implemented).message
-
-
-# ---------------------------------------------------------------- solutions
-
-
-@pytest.mark.parametrize("name", list(exercises.SOLUTIONS))
+@pytest.mark.parametrize("name", list(SOLUTIONS))
 def test_solutions_are_the_library_source(name):
     solution = show_solution(name)
-    for fn in exercises.SOLUTIONS[name]:
+    for fn in SOLUTIONS[name]:
         assert inspect.getsource(fn) in solution.source
         assert f"# {fn.__module__}.{fn.__qualname__}" in solution.source
     html = solution._repr_html_()
     assert html.startswith("<details>") and "click to reveal" in html and "&lt;" not in html.split("<pre>")[0]
     assert repr(solution) == str(solution) == solution.source
+
+
+def test_every_exercise_has_a_solution():
+    assert {"center_prior", "rmac_grid", "integral_box", "average_precision"} <= set(SOLUTIONS)
 
 
 def test_unknown_exercise_is_a_one_line_error_listing_the_names():

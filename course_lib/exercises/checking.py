@@ -9,8 +9,10 @@ from __future__ import annotations
 import html
 import inspect
 import math
+import sys
+import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -49,17 +51,43 @@ def error_bound(error: float) -> str:
 
 
 def as_array(value) -> np.ndarray:
+    """A numpy array, torch tensor, list or number as a float64 array; complex values are refused."""
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=np.float64)
+    if np.iscomplexobj(value):
+        raise TypeError("complex numbers")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a cast that loses information is a wrong answer, not a warning
+        return np.asarray(value, dtype=np.float64)
 
 
 def returned_array(fn: Callable, value, shown_args: str) -> np.ndarray:
+    """The student's return value as a float64 array, or a CheckFailure that says what came back."""
+    if value is None:
+        raise CheckFailure(f"{function_name(fn)}({shown_args}) returned None: did you forget the `return`?")
     try:
         return as_array(value)
-    except (TypeError, ValueError):
-        raise CheckFailure(f"{function_name(fn)}({shown_args}) must return numbers (a numpy array or a torch tensor); "
-                       f"got {type(value).__name__}") from None
+    except (TypeError, ValueError, Warning):
+        raise CheckFailure(f"{function_name(fn)}({shown_args}) must return real numbers (a numpy array or a torch "
+                       f"tensor); got {_describe(value)}") from None
+
+
+def _describe(value) -> str:
+    """A one-line description of any value: arrays by shape and dtype, other things by a short repr."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    text = " ".join(repr(value).split())
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def finite_array(fn: Callable, value: np.ndarray, shown_args: str) -> np.ndarray:
+    """`value` unchanged when every entry is finite; else a CheckFailure naming the first NaN or inf."""
+    bad = ~np.isfinite(value)
+    if bad.any():
+        where = np.unravel_index(int(np.argmax(bad)), value.shape) if value.ndim else ()
+        raise CheckFailure(f"{function_name(fn)}({shown_args}) returned {value[where]} at index "
+                       f"{tuple(int(i) for i in where)}; every value must be a finite number")
+    return value
 
 
 def function_name(fn: Callable) -> str:
@@ -70,22 +98,61 @@ class CheckFailure(Exception):
     """Raised inside a check to stop at the first problem with its message."""
 
 
-def call_student(fn: Callable, args: tuple, shown_args: str):
-    """Call the student's function; turn any exception into a failure that says what was called."""
+def call_student(fn: Callable, args: tuple, shown_args: str, forbidden: Iterable[Callable] = ()):
+    """Call the student's function; turn any exception into a failure that says what was called.
+
+    `forbidden`: the library functions that ARE the answer. A solution that calls one of them
+    (directly or through helpers) fails with a message naming it: importing the answer is not writing it.
+    """
+    if not callable(fn):
+        raise CheckFailure(f"expected your function, got {_describe(fn)}: pass the function itself, without "
+                       f"calling it (no parentheses)")
+    answers = {getattr(f, "__code__", None): f for f in forbidden}
+    answers.pop(None, None)
+    used: list[Callable] = []
+
+    def watch(frame, event, _arg):
+        if event == "call" and frame.f_code in answers and not used:
+            used.append(answers[frame.f_code])
+
+    previous = sys.getprofile()
+    if answers:
+        sys.setprofile(watch)
     try:
-        return fn(*args)
+        result = fn(*args)
     except NotImplementedError:
         raise CheckFailure(f"{function_name(fn)}: not implemented yet (it raises NotImplementedError); write it in "
                        f"its cell, run that cell, then run this check again") from None
     except Exception as exc:  # the student's code may fail in any way: report it, do not crash the notebook
         raise CheckFailure(f"{function_name(fn)}({shown_args}) raised {type(exc).__name__}: {exc}") from None
+    finally:
+        if answers:
+            sys.setprofile(previous)
+    if used:
+        answer = used[0]
+        relation = "is" if getattr(fn, "__code__", None) is answer.__code__ else "calls"
+        raise CheckFailure(f"{function_name(fn)} {relation} {answer.__module__}.{answer.__qualname__}, the library's "
+                       f"own answer to this exercise: write the computation yourself (numpy or torch)")
+    return result
 
 
 def run_check(fn: Callable, check: Callable[[], str]) -> CheckResult:
+    """Run a check: its success message, or the first problem it found, as one CheckResult.
+
+    Whatever goes wrong inside the checker itself also becomes a message, never a traceback.
+    """
     try:
         return CheckResult(True, f"{function_name(fn)}: passed. {check()}")
     except CheckFailure as failure:
         return CheckResult(False, f"{failure}")
+    except Exception as exc:  # an answer the checker did not foresee: still one message
+        return CheckResult(False, f"{function_name(fn)}: the check could not compare your answer with the "
+                                  f"reference ({type(exc).__name__}: {exc}); look at what your function returns")
+
+
+def solution_functions(name: str) -> tuple[Callable, ...]:
+    """The functions registered as the answer to exercise `name` (what `call_student` forbids)."""
+    return SOLUTIONS.get(name, ())
 
 
 # ---------------------------------------------------------------- reference solutions

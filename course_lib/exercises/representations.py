@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from .. import pooling
-from .checking import (TOLERANCE, CheckFailure, CheckResult, as_array, call_student, error_bound, function_name,
-                       register_solutions, rel_error, returned_array, run_check)
+from .checking import (TOLERANCE, CheckFailure, CheckResult, as_array, call_student, error_bound, finite_array,
+                       function_name, register_solutions, rel_error, returned_array, run_check, solution_functions)
 
 # Map sizes (H, W) that every R-MAC grid check covers: square, landscape, portrait, tiny, and the
 # sizes of EfficientNet-Lite0 and VGG16 maps of typical images.
@@ -28,7 +28,7 @@ def _prior_variant(height: int, width: int, sigma: float, half_cell: bool = True
 
 
 def _center_prior_hint(yours: np.ndarray, height: int, width: int) -> str:
-    """Name a common mistake when the student's weights match it."""
+    """Name a common mistake when the student's weights match it (only same-shaped candidates are compared)."""
     shorter = min(height, width)
     variants = {
         "measure distances from the centres of the cells: cell (i, j) sits at (i + 1/2, j + 1/2)":
@@ -38,14 +38,18 @@ def _center_prior_hint(yours: np.ndarray, height: int, width: int) -> str:
         "sigma is min(H, W) / 6, not min(H, W) / 2": _prior_variant(height, width, shorter / 2),
     }
     for hint, variant in variants.items():
-        if rel_error(yours, variant) < TOLERANCE:
+        if _same(yours, variant):
             return f" Hint: {hint}."
     expected = _prior_variant(height, width, shorter / 6)
-    if rel_error(yours / max(yours.max(), 1e-300), expected) < TOLERANCE:
+    if yours.max() > 0 and _same(yours / yours.max(), expected) and not _same(yours, expected):
         return " Hint: do not rescale the weights; the weight at the centre is exp(0) = 1 (or close to it)."
-    if rel_error(yours, expected.T) < TOLERANCE:
+    if _same(yours, expected.T) or _same(yours.T, expected):
         return " Hint: rows run along the height H, columns along the width W."
     return ""
+
+
+def _same(yours: np.ndarray, candidate: np.ndarray) -> bool:
+    return yours.shape == candidate.shape and rel_error(yours, candidate) < TOLERANCE
 
 
 def check_center_prior(fn: Callable[[int, int], object], seed: int = 0) -> CheckResult:
@@ -58,10 +62,14 @@ def check_center_prior(fn: Callable[[int, int], object], seed: int = 0) -> Check
         worst = 0.0
         for height, width in sizes:
             shown = f"{height}, {width}"
-            yours = returned_array(fn, call_student(fn, (height, width), shown), shown)
+            returned = call_student(fn, (height, width), shown, forbidden=solution_functions("center_prior"))
+            yours = returned_array(fn, returned, shown)
             if yours.shape != (height, width):
+                hint = (" Hint: rows run along the height H, columns along the width W."
+                        if yours.shape == (width, height) else "")
                 raise CheckFailure(f"{function_name(fn)}({shown}) returned shape {yours.shape}; expected "
-                               f"{(height, width)}, one weight per cell, rows along H")
+                               f"{(height, width)}, one weight per cell, rows along H.{hint}")
+            finite_array(fn, yours, shown)
             expected = as_array(pooling.center_prior_weights(height, width, dtype=torch.float64))
             error = rel_error(yours, expected)
             if not error < TOLERANCE:  # also catches NaN
@@ -78,7 +86,7 @@ def check_center_prior(fn: Callable[[int, int], object], seed: int = 0) -> Check
 # ---------------------------------------------------------------- exercise 2: the R-MAC grid
 
 
-def reference_rmac_grid(height: int, width: int, L: int = 3) -> list[tuple[int, int, int, int]]:
+def _reference_rmac_grid(height: int, width: int, L: int = 3) -> list[tuple[int, int, int, int]]:
     """The exercise's reference: the R-MAC regions of scales 1..L, without the whole-map region."""
     return pooling.rmac_regions(height, width, L, include_global=False)
 
@@ -116,7 +124,7 @@ def _grid_difference(yours: list, expected: list) -> str:
 
 
 def check_rmac_grid(fn: Callable[[int, int, int], list], seed: int = 0) -> CheckResult:
-    """Check fn(height, width, L) -> list of (x, y, w, h) against `reference_rmac_grid` (order free)."""
+    """Check fn(height, width, L) -> list of (x, y, w, h) against `pooling.rmac_regions` (order free)."""
     rng = np.random.default_rng(seed)
     sizes = list(GRID_SIZES)
     while len(sizes) < len(GRID_SIZES) + 12:
@@ -129,15 +137,9 @@ def check_rmac_grid(fn: Callable[[int, int, int], list], seed: int = 0) -> Check
         for height, width in sizes:
             for L in (1, 2, 3, 4):
                 shown = f"{height}, {width}, L={L}"
-                returned = call_student(fn, (height, width, L), shown)
-                try:
-                    yours = [tuple(int(v) for v in box) for box in returned]
-                    if any(len(box) != 4 for box in yours):
-                        raise ValueError
-                except (TypeError, ValueError):
-                    raise CheckFailure(f"{function_name(fn)}({shown}) must return a list of (x, y, w, h) tuples of "
-                                   f"integers; got {str(returned)[:80]}") from None
-                expected = reference_rmac_grid(height, width, L)
+                returned = call_student(fn, (height, width, L), shown, forbidden=solution_functions("rmac_grid"))
+                yours = _as_boxes(fn, returned, shown)
+                expected = _reference_rmac_grid(height, width, L)
                 if sorted(yours) != sorted(expected):
                     raise CheckFailure(f"{function_name(fn)}({shown}): {len(yours)} region(s), expected {len(expected)} "
                                    f"(whole-map region not included); {_grid_difference(yours, expected)}")
@@ -147,10 +149,33 @@ def check_rmac_grid(fn: Callable[[int, int, int], list], seed: int = 0) -> Check
     return run_check(fn, check)
 
 
+def _as_boxes(fn: Callable, returned, shown: str) -> list[tuple[int, int, int, int]]:
+    """The student's regions as (x, y, w, h) tuples of ints, or a CheckFailure saying what came back."""
+    problem = f"{function_name(fn)}({shown}) must return a list of (x, y, w, h) tuples of integers; got "
+    if returned is None:
+        raise CheckFailure(problem + "None (did you forget the `return`?)")
+    try:
+        boxes = [tuple(box) for box in returned]
+    except TypeError:
+        raise CheckFailure(problem + f"{type(returned).__name__} {str(returned)[:60]}") from None
+    yours = []
+    for box in boxes:
+        try:
+            if any(np.iscomplexobj(v) for v in box):
+                raise TypeError("complex numbers")
+            values = [float(v) for v in box]
+        except (TypeError, ValueError):
+            raise CheckFailure(problem + f"the region {str(box)[:60]}") from None
+        if len(values) != 4 or not all(np.isfinite(v) and v == int(v) for v in values):
+            raise CheckFailure(problem + f"the region {str(box)[:60]}")
+        yours.append(tuple(int(v) for v in values))
+    return yours
+
+
 # ---------------------------------------------------------------- exercise 3: integral image and a box
 
 
-def reference_integral_image(x: np.ndarray) -> np.ndarray:
+def _reference_integral_image(x: np.ndarray) -> np.ndarray:
     """The exercise's reference: the (H + 1, W + 1) summed-area table of a non-negative 2-D array.
 
     `pooling.integral_images` with alpha = 1 (a power of 1 changes nothing) on a 1 x 1 x H x W map.
@@ -159,7 +184,7 @@ def reference_integral_image(x: np.ndarray) -> np.ndarray:
     return pooling.integral_images(maps, alpha=1.0)[0, 0].numpy()
 
 
-def reference_box_sum(table: np.ndarray, x: int, y: int, w: int, h: int) -> float:
+def _reference_box_sum(table: np.ndarray, x: int, y: int, w: int, h: int) -> float:
     """The exercise's reference: the sum of the w x h box at column x, row y, in four look-ups.
 
     `pooling.box_max_approx` with alpha = 1, where (sum of x^1)^(1/1) is the plain sum.
@@ -189,33 +214,63 @@ def _box_hint(yours: float, table: np.ndarray, x: int, y: int, w: int, h: int) -
     return ""
 
 
+def _box_answer(box_fn: Callable, table: np.ndarray, box: tuple, shown_box: str) -> float:
+    returned = call_student(box_fn, (table, *box), shown_box, forbidden=solution_functions("integral_box"))
+    yours = returned_array(box_fn, returned, shown_box)
+    if yours.size != 1:
+        raise CheckFailure(f"{function_name(box_fn)}({shown_box}) must return one number, the box's sum; "
+                       f"got an array of shape {yours.shape}")
+    return float(yours.item())
+
+
+def _check_four_lookups(box_fn: Callable, table: np.ndarray, box: tuple, direct: float, shown_box: str) -> None:
+    """The method, not only the value: on a table where every entry but the box's four corners is NaN,
+    a box sum from four look-ups is still right; one that reads any other entry is not."""
+    x, y, w, h = box
+    corners_only = np.full_like(table, np.nan)
+    for row, column in ((y, x), (y, x + w), (y + h, x), (y + h, x + w)):
+        corners_only[row, column] = table[row, column]
+    with np.errstate(all="ignore"):
+        yours = _box_answer(box_fn, corners_only, box, shown_box)
+    if not rel_error(yours, direct) < TOLERANCE:
+        raise CheckFailure(f"{function_name(box_fn)}({shown_box}) gives the right sum, but it reads entries of the "
+                       f"table other than the box's four corners (given a table that holds only those four, it "
+                       f"returned {yours:.6g}). The point of an integral image is that any box costs four "
+                       f"look-ups: table[y + h, x + w] - table[y, x + w] - table[y + h, x] + table[y, x]")
+
+
 def check_integral_box(integral_fn: Callable[[np.ndarray], object],
                        box_fn: Callable[[np.ndarray, int, int, int, int], float], seed: int = 0) -> CheckResult:
     """Check integral_fn(x) -> (H + 1, W + 1) table and box_fn(table, x, y, w, h) -> box sum.
 
     The boxes are checked on the reference table, so a mistake in one function is not blamed on
-    the other; each box sum must equal the sum of its cells taken directly.
+    the other; each box sum must equal the sum of its cells taken directly, and must come from the
+    box's four corners alone (checked on a table that holds nothing else).
     """
     rng = np.random.default_rng(seed)
     shapes = [(1, 1), (3, 4), (12, 9), (24, 32)] + [tuple(int(v) for v in rng.integers(1, 30, size=2))
                                                     for _ in range(4)]
+
+    if not callable(box_fn):
+        return run_check(box_fn, lambda: call_student(box_fn, (), ""))
 
     def check() -> str:
         worst, n_boxes = 0.0, 0
         for height, width in shapes:
             values = rng.random((height, width))
             shown = f"<{height} x {width} array>"
-            table = returned_array(integral_fn, call_student(integral_fn, (values.copy(),), shown), shown)
+            returned = call_student(integral_fn, (values.copy(),), shown, forbidden=solution_functions("integral_box"))
+            table = returned_array(integral_fn, returned, shown)
             if table.shape != (height + 1, width + 1):
                 raise CheckFailure(f"{function_name(integral_fn)}({shown}) returned shape {table.shape}; expected "
                                f"{(height + 1, width + 1)}, with a zero first row and column."
                                f"{_table_hint(table, values)}")
-            error = rel_error(table, reference_integral_image(values))
+            error = rel_error(table, _reference_integral_image(values))
             if not error < TOLERANCE:
                 raise CheckFailure(f"{function_name(integral_fn)}({shown}): rel_error {error:.1e} against the "
                                f"reference table; table[i, j] must be the sum of x[:i, :j]")
             worst = max(worst, error)
-            reference_table = reference_integral_image(values)
+            reference_table = _reference_integral_image(values)
             boxes = []
             for _ in range(10):
                 w, h = int(rng.integers(1, width + 1)), int(rng.integers(1, height + 1))
@@ -223,12 +278,8 @@ def check_integral_box(integral_fn: Callable[[np.ndarray], object],
             boxes += [(0, 0, width, height), (0, 0, 1, 1), (width - 1, height - 1, 1, 1)]
             for x, y, w, h in boxes:
                 shown_box = f"table, x={x}, y={y}, w={w}, h={h}"
-                yours = returned_array(box_fn, call_student(box_fn, (reference_table.copy(), x, y, w, h), shown_box),
-                                        shown_box)
-                if yours.size != 1:
-                    raise CheckFailure(f"{function_name(box_fn)}({shown_box}) must return one number, the box's sum; "
-                                   f"got an array of shape {yours.shape}")
-                yours_sum, direct = float(yours.item()), float(values[y:y + h, x:x + w].sum())
+                yours_sum = _box_answer(box_fn, reference_table.copy(), (x, y, w, h), shown_box)
+                direct = float(values[y:y + h, x:x + w].sum())
                 error = rel_error(yours_sum, direct)
                 if not error < TOLERANCE:
                     hint = _box_hint(yours_sum, reference_table, x, y, w, h)
@@ -237,15 +288,17 @@ def check_integral_box(integral_fn: Callable[[np.ndarray], object],
                                    f"(rel_error {error:.1e}).{hint}")
                 worst = max(worst, error)
                 n_boxes += 1
-        return f"{len(shapes)} arrays and {n_boxes} boxes, largest rel_error {error_bound(worst)}"
+                _check_four_lookups(box_fn, reference_table, (x, y, w, h), direct, shown_box)
+        return (f"{len(shapes)} arrays and {n_boxes} boxes, each box from its four corners, "
+                f"largest rel_error {error_bound(worst)}")
 
     return run_check(integral_fn, check)
 
 
 register_solutions({
     "center_prior": (pooling.center_prior_weights,),
-    "rmac_grid": (reference_rmac_grid, pooling.rmac_regions, pooling.long_side_extra_regions,
+    "rmac_grid": (_reference_rmac_grid, pooling.rmac_regions, pooling.long_side_extra_regions,
                   pooling.grid_offsets),
-    "integral_box": (reference_integral_image, reference_box_sum, pooling.integral_images,
+    "integral_box": (_reference_integral_image, _reference_box_sum, pooling.integral_images,
                      pooling.box_max_approx),
 })
