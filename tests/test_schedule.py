@@ -735,3 +735,125 @@ def test_committed_reading_list_has_the_lecture_papers():
     for paper_id, (venue, year) in cited.items():
         assert (table.at[paper_id, "venue"], table.at[paper_id, "year"]) == (venue, year)
     assert len(papers) >= 28 and set(papers.topic) == set(sched.TOPICS)
+
+
+# --------------------------------------------------------------------------- hardening (issue 9)
+
+def deadline_row(date_: str, day: str, time_: str, kind: str, title: str) -> str:
+    return f"| {date_} | {day} | {time_} | {kind} | {title} |"
+
+
+def with_deadlines(*rows: str) -> str:
+    """The committed schedule with these rows added at the end of the Deadlines table."""
+    lines = list(ROWS)
+    last = max(i for i, line in enumerate(lines) if line.startswith("| 2016-10-18 | Tue | class"))
+    return "\n".join(lines[:last + 1] + list(rows) + lines[last + 1:]) + "\n", last + 2
+
+
+@pytest.mark.parametrize("rows, expected", [
+    ([deadline_row("2016-12-16", "Fri", "12:00", "paper-declaration", "Papers, far too late")],
+     ["after the last class of the term", "not before the first 'student-presentations' session",
+      "2 'paper-declaration' deadlines"]),
+    ([deadline_row("2016-08-01", "Mon", "12:00", "team-declaration", "Teams, before the term")],
+     ["2 'team-declaration' deadlines", "before the term starts (2016-09-01)"]),
+    ([deadline_row("2016-10-05", "Wed", "12:00", "team-declaration", "Teams again")],
+     ["2 'team-declaration' deadlines (lines"]),
+    ([deadline_row("2016-11-11", "Fri", "12:00", "team-declaration", "Teams after the mid-term talks")],
+     ["2 'team-declaration' deadlines", "not before the first 'project-presentations' session"]),
+])
+def test_check_finds_misplaced_and_repeated_declaration_deadlines(rows, expected):
+    text, number = with_deadlines(*rows)
+    schedule = sched.parse_schedule(text)
+    problems = sched.check_deadlines(schedule)
+    messages = [str(p) for p in problems]
+    assert len(problems) == len(expected), messages
+    for fragment in expected:
+        assert any(fragment in m for m in messages), (fragment, messages)
+    assert all(p.line == number for p in problems), messages  # the added row is the one named
+
+
+def test_check_of_the_committed_deadlines_finds_nothing(course):
+    assert sched.check_deadlines(course) == []
+
+
+def test_check_command_reports_deadline_problems(tmp_path, capsys):
+    text, number = with_deadlines(deadline_row("2016-10-05", "Wed", "12:00", "team-declaration", "Teams again"))
+    (tmp_path / "schedule.md").write_text(text, encoding="utf-8")
+    assert sched.main(["--check", "--schedule", str(tmp_path / "schedule.md")]) == 1
+    assert re.search(rf"schedule.md:{number}: 2 'team-declaration' deadlines", capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("written", ["now", "today", "2016", "2016-10-02", "10/02/2016 21:15", "02.10.2016 21:15",
+                                     "2016-10-02 21:15", "Oct 2 2016 9pm", "2016-10-02T21", "2016-10-02T21:15+0900",
+                                     "2016-13-02T21:15", "2016-10-02T25:15"])
+def test_declared_at_accepts_one_documented_format(tmp_path, course, written):
+    write_csv(tmp_path / "students.csv", [{"student_id": "20161000", "name": "A B"}], ["student_id", "name"])
+    write_csv(tmp_path / "teams.csv", [{"team": "t1", "student_id": "20161000", "declared_at": written}],
+              ["team", "student_id", "declared_at"])
+    write_csv(tmp_path / "paper_claims.csv", [], ["student_id", "paper_id", "declared_at"])
+    with pytest.raises(ScheduleError) as err:
+        sched.load_course_data(tmp_path, None, course)
+    message = str(err.value)
+    assert message.startswith("teams.csv:2: bad declared_at") or ":2: bad declared_at" in message
+    assert sched.DECLARED_AT_FORMAT in message and "\n" not in message
+
+
+@pytest.mark.parametrize("written, expected", [
+    ("2016-10-02T21:15", "2016-10-02 21:15+09:00"), ("2016-10-02T21:15:30", "2016-10-02 21:15:30+09:00"),
+    ("2016-10-02T12:15+00:00", "2016-10-02 21:15+09:00"), ("2016-10-02T12:15Z", "2016-10-02 21:15+09:00"),
+])
+def test_declared_at_in_the_documented_format_is_read(tmp_path, course, written, expected):
+    write_csv(tmp_path / "students.csv", [{"student_id": "20161000", "name": "A B"}], ["student_id", "name"])
+    write_csv(tmp_path / "teams.csv", [{"team": "t1", "student_id": "20161000", "declared_at": written}],
+              ["team", "student_id", "declared_at"])
+    write_csv(tmp_path / "paper_claims.csv", [], ["student_id", "paper_id", "declared_at"])
+    data = sched.load_course_data(tmp_path, None, course)
+    assert data.teams.declared_at.iloc[0] == pd.Timestamp(expected)
+
+
+def peak_rss_of_ics_export(target: Path) -> tuple[int, int, str]:
+    """(exit status, peak resident memory in KiB, stderr) of `schedule --ics target` in a child process."""
+    code = ("import resource, sys\nfrom course_lib.schedule.cli import main\nstatus = main(['--ics', sys.argv[1]])\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(status)")
+    r = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, timeout=120)
+    return r.returncode, int(r.stdout.strip().splitlines()[-1]), r.stderr
+
+
+def test_ics_target_is_read_only_as_far_as_the_check_needs(tmp_path):
+    big = tmp_path / "movie.ics"
+    with open(big, "wb") as f:  # 1 GB of someone's data, not a calendar course_lib wrote
+        f.write(b"X" * 4096)
+        f.seek((1 << 30) - 1)
+        f.write(b"\0")
+    status_big, rss_big, err = peak_rss_of_ics_export(big)
+    assert status_big == 2 and "not a calendar written by course_lib" in err
+    assert big.stat().st_size == 1 << 30  # untouched
+    status_small, rss_small, _ = peak_rss_of_ics_export(tmp_path / "fresh.ics")
+    assert status_small == 0
+    assert rss_big < rss_small + 50 * 1024  # reading 1 GB would add a million KiB
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
+def test_ics_into_an_endless_device_is_written_not_read(device):
+    status, rss, err = peak_rss_of_ics_export(Path(device))
+    assert status == 0 and rss < 1 << 20, err  # under 1 GiB: the device was never read to its end
+    assert Path(device).is_char_device()
+
+
+def test_ics_into_a_full_device_or_missing_folder_is_one_line(tmp_path, capsys):
+    assert sched.main(["--ics", "/dev/full"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: /dev/full: cannot be written (No space left on device)\n"
+    assert sched.main(["--ics", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_ics_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path, capsys):
+    real = tmp_path / "calendars" / "course.ics"
+    real.parent.mkdir()
+    link = tmp_path / "course.ics"
+    link.symlink_to(real)
+    assert sched.main(["--ics", str(link)]) == 0
+    assert link.is_symlink() and real.read_bytes().startswith(b"BEGIN:VCALENDAR")
+    assert sched.main(["--ics", str(link)]) == 0  # its own export, through the link, may be replaced
+    assert link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["calendars", "course.ics"]

@@ -13,8 +13,9 @@ from .document import (AT_CLASS, CLAIM_COLUMNS, DEFAULT_DATA_DIR, DEFAULT_OVERVI
 from .calendar import (events, overview_table, render_markdown, resolve_now, status_text, to_ics, upcoming,
                        update_overview, week_ahead, write_ics)
 from .rebase import (rebase)
-from .classes import (CheckReport, CourseData, Problem, accepted_claims, assign_paper_talks, assign_project_talks,
-                      check_course, check_paper_claims, check_teams, deadline_of, load_course_data,
+from .classes import (DECLARED_AT_FORMAT, CheckReport, CourseData, Problem, accepted_claims, assign_paper_talks,
+                      assign_project_talks, check_course, check_deadlines, check_paper_claims, check_teams,
+                      deadline_of, load_course_data,
                       load_reading_list, presentation_rounds)
 from .cli import (main)
 
@@ -24,6 +25,6 @@ __all__ = ["document", "AT_CLASS", "CLAIM_COLUMNS", "DEFAULT_DATA_DIR", "DEFAULT
            "STUDENT_TALKS", "TABLE_COLUMNS", "TEAM_COLUMNS", "TEAM_DECLARATION", "TOPICS", "WEEKDAYS", "Schedule",
            "ScheduleError", "load_schedule", "parse_schedule", "to_markdown", "write_schedule", "events",
            "overview_table", "render_markdown", "resolve_now", "status_text", "to_ics", "upcoming",
-           "update_overview", "week_ahead", "write_ics", "rebase", "CheckReport", "CourseData", "Problem",
+           "update_overview", "week_ahead", "write_ics", "rebase", "DECLARED_AT_FORMAT", "check_deadlines", "CheckReport", "CourseData", "Problem",
            "accepted_claims", "assign_paper_talks", "assign_project_talks", "check_course", "check_paper_claims",
            "check_teams", "deadline_of", "load_course_data", "load_reading_list", "presentation_rounds", "main"]

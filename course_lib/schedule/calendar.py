@@ -1,13 +1,16 @@
 """What is due and when: upcoming events, the week ahead, status text, the overview table and ICS export."""
 from __future__ import annotations
 
+import os
 import re
+import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from ..files import atomic_write
 from .document import (DEFAULT_OVERVIEW, ICS_PRODID, NO_CLASS, OVERVIEW_BEGIN, OVERVIEW_END, WEEKDAYS, Schedule,
                        ScheduleError, repo_relative_path, _markdown_table, load_schedule)
 
@@ -246,15 +249,35 @@ def _uid(what: str, moment: pd.Timestamp, kind: str, title: str) -> str:
     return f"{what}-{moment:%Y%m%dT%H%M}-{kind}-{slug}@course-lib"
 
 
+ICS_HEAD_BYTES = 500  # how much of an existing file is read to recognise a calendar this module wrote
+
+
 def write_ics(path: str | Path, schedule: Schedule | str | Path | None = None) -> int:
     """Write the calendar to `path` and return how many events it holds. Replaces a calendar this module
-    wrote before, never any other file."""
+    wrote before, never any other regular file; writes through a symlink; writes into a device or pipe
+    (/dev/stdout) without reading it. Only the first ICS_HEAD_BYTES of an existing file are read."""
     path = Path(path)
-    if path.exists():
-        head = path.read_bytes()[:500]
+    try:
+        mode = os.stat(path).st_mode if os.path.lexists(path) else None
+    except FileNotFoundError:  # a dangling symlink: its target is created
+        mode = None
+    except OSError as err:  # a symlink loop, a dangling link's missing folder, no permission
+        raise ScheduleError(f"{path}: cannot be written ({err.strerror or type(err).__name__})") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise ScheduleError(f"{path} is a folder; give a file name for the calendar")
+    if mode is not None and stat.S_ISREG(mode):
+        with open(path, "rb") as existing:
+            head = existing.read(ICS_HEAD_BYTES)
         if b"BEGIN:VCALENDAR" not in head or ICS_PRODID.encode() not in head:
             raise ScheduleError(f"{path} exists and is not a calendar written by course_lib; not overwriting it")
+    elif mode is None and not path.resolve().parent.is_dir():
+        raise ScheduleError(f"{path}: folder {path.resolve().parent} does not exist")
     schedule = as_schedule(schedule)
-    path.write_bytes(to_ics(schedule))
+    calendar = to_ics(schedule)
+    try:
+        with atomic_write(path) as f:
+            f.write(calendar)
+    except OSError as err:  # /dev/full, a full disk, a read-only folder
+        raise ScheduleError(f"{path}: cannot be written ({err.strerror or type(err).__name__})") from None
     return len(schedule.sessions) + len(schedule.deadlines)
 

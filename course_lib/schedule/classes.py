@@ -74,13 +74,21 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> tuple[pd.DataFrame, str]:
     return table, source
 
 
+# The one format of declared_at: ISO 8601 date and time (seconds optional), optionally with an offset.
+# Words ("now", "today"), a bare year or date, and US or European day orders are refused.
+DECLARED_AT_FORMAT = "YYYY-MM-DDTHH:MM[:SS][+HH:MM|Z]"
+_DECLARED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$")
+
+
 def _parse_declared_at(table: pd.DataFrame, source: str, tz: ZoneInfo) -> pd.DataFrame:
     moments = []
     for row in table.itertuples():
         try:
+            if not _DECLARED_AT.match(row.declared_at):
+                raise ValueError(row.declared_at)
             moments.append(resolve_now(row.declared_at, tz))
         except ValueError:
-            raise ScheduleError(f"bad declared_at '{row.declared_at}' (expected an ISO date-time such as "
+            raise ScheduleError(f"bad declared_at '{row.declared_at}' (expected {DECLARED_AT_FORMAT}, e.g. "
                                 f"2016-10-02T21:15, read in {tz.key} unless it has an offset)",
                                 source, row.line) from None
     return table.assign(declared_at=pd.Series(moments, index=table.index, dtype=f"datetime64[us, {tz.key}]"))
@@ -264,6 +272,40 @@ def _problem_order(problem: Problem) -> tuple:
     return (problem.source, problem.line or 0, problem.message)
 
 
+def check_deadlines(schedule: Schedule) -> list[Problem]:
+    """The declaration deadlines against the term: each kind at most once, inside the term (from its start
+    to its last session), and before the first talk it prepares (papers before the first paper talk,
+    teams before the first project talk). Any deadline before the term starts is reported too."""
+    problems = []
+    term_start = pd.Timestamp(schedule.term_start).tz_localize(schedule.tz)
+    sessions = schedule.sessions[schedule.sessions.kind != NO_CLASS]
+    term_end = sessions.end.max() if not sessions.empty else None
+    prepares = {TEAM_DECLARATION: PROJECT_TALKS, PAPER_DECLARATION: STUDENT_TALKS}
+    for row in schedule.deadlines.itertuples():
+        if row.due < term_start:
+            problems.append(Problem(schedule.source, row.line, f"deadline '{row.title}' is due {_fmt(row.due)}, "
+                                                               f"before the term starts ({schedule.term_start})"))
+        elif row.kind in prepares and term_end is not None and row.due > term_end:
+            problems.append(Problem(schedule.source, row.line, f"'{row.kind}' deadline {_fmt(row.due)} is after "
+                                                               f"the last class of the term ({_fmt(term_end)})"))
+    for kind, talks in prepares.items():
+        rows = schedule.deadlines[schedule.deadlines.kind == kind]
+        if len(rows) > 1:
+            lines = sorted(int(line) for line in rows.line)
+            problems.append(Problem(schedule.source, lines[1], f"{len(rows)} '{kind}' deadlines (lines "
+                                                               f"{', '.join(map(str, lines))}); a term has one"))
+        slots = schedule.sessions[schedule.sessions.kind == talks]
+        if rows.empty or slots.empty:
+            continue
+        first_talk = slots.start.min()
+        for row in rows.itertuples():
+            if row.due >= first_talk:
+                problems.append(Problem(schedule.source, row.line,
+                                        f"'{kind}' deadline {_fmt(row.due)} is not before the first '{talks}' "
+                                        f"session ({_fmt(first_talk)})"))
+    return sorted(problems, key=_problem_order)
+
+
 # --------------------------------------------------------------------------- slot assignment
 
 
@@ -390,6 +432,7 @@ def check_course(schedule_path: str | Path | None = None, data_dir: str | Path |
         return report
     report.summary.append(f"{schedule.source}: {len(schedule.sessions)} sessions, "
                           f"{len(schedule.deadlines)} deadlines, valid")
+    report.problems += check_deadlines(schedule)
     try:
         data = load_course_data(data_dir, papers_path, schedule)
     except ScheduleError as error:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from ..cli import OneLineParser
+from ..cli import OneLineParser, one_line
 from . import document
 from .calendar import resolve_now, status_text, write_ics
 from .classes import assign_paper_talks, assign_project_talks, check_course, load_course_data
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             print(status_text(args.now, schedule))
         return 0
     except (ScheduleError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
 
 
