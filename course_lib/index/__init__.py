@@ -1,8 +1,6 @@
-"""Nearest-neighbour search over global descriptors with faiss.
-
-Exact inner-product search today (`exact`); approximate indexes (IVF, PQ, HNSW) and product
-quantisation taught from scratch join with notebook 03.
+"""Nearest-neighbour search over global descriptors: exact search (`exact`), compression taught from
+scratch (`pq`, `binary`), the faiss index zoo (`zoo`) and sharded extraction for large collections (`shards`).
 """
-from .exact import build_index, rank_database, search
+from .exact import build_index, complete_ranking, rank_database, search, top_k
 
-__all__ = ["build_index", "rank_database", "search"]
+__all__ = ["build_index", "complete_ranking", "rank_database", "search", "top_k"]

@@ -1,0 +1,48 @@
+"""Exact search: the numpy top-k route equals faiss's flat index; rankings are full permutations."""
+import numpy as np
+import pytest
+
+from course_lib.index import build_index, complete_ranking, rank_database, search, top_k
+
+
+def unit(n, d, seed):
+    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 64, 1000])
+def test_top_k_in_chunks_equals_faiss_flat(chunk_rows):
+    db, q = unit(300, 16, 0), unit(9, 16, 1)
+    scores, ids = top_k(db, q, 12, chunk_rows=chunk_rows)
+    faiss_scores, faiss_ids = search(build_index(db), q, 12)
+    np.testing.assert_array_equal(ids, faiss_ids)
+    np.testing.assert_allclose(scores, faiss_scores, rtol=1e-5)
+
+
+def test_top_k_larger_than_database_returns_everything_sorted():
+    db, q = unit(5, 4, 0), unit(2, 4, 1)
+    scores, ids = top_k(db, q, 50)
+    assert ids.shape == (2, 5) and np.all(np.diff(scores, axis=1) <= 0)
+
+
+def test_rank_database_top_k_keeps_the_head_and_completes_the_permutation():
+    db, q = unit(200, 8, 2), unit(4, 8, 3)
+    full = rank_database(db, q)
+    head = rank_database(db, q, k=10)
+    np.testing.assert_array_equal(head[:10], full[:10])
+    for j in range(4):
+        assert sorted(head[:, j]) == list(range(200))
+        np.testing.assert_array_equal(head[10:, j], np.sort(head[10:, j]))  # the rest in id order
+
+
+def test_complete_ranking_drops_faiss_missing_markers_and_duplicates():
+    ranks = complete_ranking(np.array([[3, -1, -1], [2, 2, 0]]), 5)
+    np.testing.assert_array_equal(ranks[:, 0], [3, 0, 1, 2, 4])
+    np.testing.assert_array_equal(ranks[:, 1], [2, 0, 1, 3, 4])
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(ValueError, match="dimension 3 but the database has dimension 4"):
+        top_k(np.eye(4), np.ones((1, 3)), 2)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        top_k(np.eye(4), np.ones((1, 4)), 0)
