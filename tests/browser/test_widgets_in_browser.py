@@ -1,0 +1,194 @@
+"""The notebooks' widgets in a real browser: JupyterLab on 127.0.0.1, driven by Playwright in headless Chromium.
+
+For every notebook that shows widgets, the test opens a copy in JupyterLab, runs all cells, then
+moves each control of each widget (a slider by keyboard, a dropdown by choosing another option)
+and asserts that the view under it changes (the picture or the table the widget draws). It fails
+on any JavaScript error in the page or a widget "model not found" message, and saves a screenshot
+per widget before and after (folder: $BROWSER_SCREENSHOTS, default build/browser-screenshots).
+
+Chromium comes from the system (Debian: `apt-get install -y chromium`) or from Playwright
+(`playwright install chromium`); without one the test is skipped with a one-line reason.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
+SCREENSHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS", REPO / "build" / "browser-screenshots"))
+RUN_ALL_TIMEOUT_S = 240
+VIEW_CHANGE_TIMEOUT_MS = 60_000
+# Chromium flags for a machine with a closed network: no background connections, no sandbox as root.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+# Messages of JupyterLab itself on a machine without internet (its news feed, PyPI look-ups): not our widgets.
+OFFLINE_NOISE = ("net::ERR_", "Failed to load resource", "fetch", "lab/api/news", "lab/api/listings")
+
+
+def notebooks_with_widgets() -> list[Path]:
+    found = []
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        if any(c["cell_type"] == "code" and "widgets." in "".join(c["source"]) for c in cells):
+            found.append(path)
+    return found
+
+
+def chromium_executable() -> str | None:
+    """A system Chromium first (Debian's package), else the one `playwright install chromium` downloaded."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    with sync_api.sync_playwright() as p:
+        bundled = p.chromium.executable_path
+    return bundled if bundled and Path(bundled).exists() else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = chromium_executable()
+    if executable is None:
+        pytest.skip("no Chromium here: `apt-get install -y chromium` (Debian) or `playwright install chromium`")
+    with sync_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab serving a scratch copy of the notebooks (so autosave never touches the committed ones)."""
+    root = tmp_path_factory.mktemp("lab")
+    for path in notebooks_with_widgets():
+        shutil.copy(path, root / path.name)
+    port, token = free_port(), secrets.token_hex(16)
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".ws")}
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+               f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+               f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")  # CI containers run as root
+    log = root / "jupyterlab.log"
+    with open(log, "w") as log_file:
+        server = subprocess.Popen(command, cwd=root, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"JupyterLab did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield base, token
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def run_all_cells(page) -> None:
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
+    page.wait_for_timeout(2000)
+    while page.locator(".jp-InputPrompt", has_text="[*]").count() > 0:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"cells still running after {RUN_ALL_TIMEOUT_S} s")
+        page.wait_for_timeout(1000)
+
+
+def view_state(view) -> str:
+    """What a widget's view shows: the picture's data URL, or the table's text."""
+    if view.evaluate("e => e.tagName") == "IMG":
+        return view.get_attribute("src") or ""
+    return view.inner_text()
+
+
+def move(control) -> str:
+    """Change one control the way a person would; returns what was done."""
+    select = control.locator("select")
+    if select.count():
+        options = select.first.locator("option").all_inner_texts()
+        current = select.first.input_value()
+        values = select.first.locator("option").evaluate_all("os => os.map(o => o.value)")
+        target = next(v for v in values if v != current)
+        select.first.select_option(target)
+        return f"dropdown -> {options[values.index(target)]}"
+    handle = control.locator(".noUi-handle, .ui-slider-handle")
+    if handle.count():
+        handle.first.focus()
+        handle.first.press("ArrowRight")
+        return "slider -> one step right"
+    return ""
+
+
+@pytest.mark.parametrize("notebook", notebooks_with_widgets(), ids=lambda p: p.stem)
+def test_widgets_respond_in_jupyterlab(notebook, lab, browser):
+    base, token = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    problems: list[str] = []
+    page.on("console", lambda m: m.type == "error" and not any(n in m.text for n in OFFLINE_NOISE)
+            and problems.append(f"console error: {m.text[:300]}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {str(e)[:300]}"))
+    page.goto(f"{base}/lab/tree/{notebook.name}?token={token}")
+    page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
+    page.get_by_text("Kernel status: Idle").first.wait_for(state="attached", timeout=60_000)
+    run_all_cells(page)
+
+    folder = SCREENSHOTS / notebook.stem
+    folder.mkdir(parents=True, exist_ok=True)
+    # A widget here is a VBox: a row of controls above a view (an Image or an HTML widget).
+    widget_boxes = page.locator(".jp-OutputArea-output .widget-vbox").filter(
+        has=page.locator(".widget-image, .widget-html-content"))
+    count = widget_boxes.count()
+    assert count > 0, f"{notebook.name}: no widget rendered (is the ipywidgets frontend missing?)"
+    moved = 0
+    for i in range(count):
+        box = widget_boxes.nth(i)
+        box.scroll_into_view_if_needed()
+        view = box.locator(".widget-image, .widget-html-content").last
+        controls = box.locator(".widget-dropdown, .widget-slider")
+        for j in range(controls.count()):
+            before = view_state(view)
+            box.screenshot(path=str(folder / f"widget{i}_control{j}_before.png"))
+            action = move(controls.nth(j))
+            if not action:
+                continue
+            deadline = time.monotonic() + VIEW_CHANGE_TIMEOUT_MS / 1000
+            while view_state(view) == before and time.monotonic() < deadline:
+                page.wait_for_timeout(250)
+            box.screenshot(path=str(folder / f"widget{i}_control{j}_after.png"))
+            assert view_state(view) != before, f"{notebook.name}: widget {i}, {action}: the view did not change"
+            moved += 1
+    page.screenshot(path=str(folder / "page.png"), full_page=False)
+    assert moved > 0, f"{notebook.name}: no control could be moved"
+    text = page.locator(".jp-Notebook").inner_text()
+    for message in ("model not found", "Error displaying widget", "Failed to load model class"):
+        if message in text:
+            problems.append(f"notebook shows {message!r}")
+    page.close()
+    assert not problems, "\n".join(problems)
