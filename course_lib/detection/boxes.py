@@ -5,7 +5,7 @@ Boxes are (x1, y1, x2, y2) in pixels, as torchvision uses them; IoU and NMS come
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -166,7 +166,7 @@ def greedy_nms(boxes, scores, iou_threshold: float = 0.5) -> torch.Tensor:
 
 def clip_boxes(boxes, width: float, height: float) -> torch.Tensor:
     """Boxes cut to the image (0..width, 0..height)."""
-    return ops.clip_boxes_to_image(as_boxes(boxes), (int(round(height)), int(round(width))))
+    return ops.clip_boxes_to_image(as_boxes(boxes), (round(height), round(width)))
 
 
 def cells_to_pixels(cell_boxes, stride_x: float, stride_y: float) -> torch.Tensor:

@@ -1,0 +1,163 @@
+"""Localization measured on a dataset with per-positive boxes (mini): exhaustive vs refine box search,
+and re-ranking a global-search shortlist by the localized region (the ICLR 2016 pipeline), both cached."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import config
+from ..experiment import score_ranking
+from ..features import image_tensor
+from ..files import atomic_write
+from ..images import image_size
+from ..index.exact import rank_database
+from .boxes import paired_iou
+from .localize import DEFAULT_ALPHA, localize, query_vector
+
+CACHE_VERSION = 1
+
+
+def images_fingerprint(paths) -> str:
+    """Hash of image files' names, sizes and modification times: a cache key changes when a file does."""
+    digest = hashlib.sha256()
+    for path in paths:
+        stat = os.stat(path)
+        digest.update(f"{os.fspath(path)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+class MapStore:
+    """Conv maps of a dataset's database images and (cropped) queries, computed on first use and kept."""
+
+    def __init__(self, dataset, backbone, max_side: int | None = 512, tap: str | None = None):
+        self.dataset, self.backbone, self.max_side = dataset, backbone, max_side
+        self.tap = tap or backbone.default_conv
+        self._images: dict[int, torch.Tensor] = {}
+        self._queries: dict[int, torch.Tensor] = {}
+
+    def key(self, **settings) -> str:
+        """A cache key from the dataset's files, the backbone, the tap, the image size and `settings`."""
+        spec = {"version": CACHE_VERSION, "dataset": self.dataset.name, "backbone": self.backbone.name,
+                "tap": self.tap, "max_side": self.max_side, "db": images_fingerprint(self.dataset.images),
+                "queries": images_fingerprint(self.dataset.queries),
+                "bboxes": [list(map(float, b)) if b is not None else None for b in self.dataset.bboxes],
+                **settings}
+        return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+    @torch.inference_mode()
+    def _map(self, path, bbox=None) -> torch.Tensor:
+        x = image_tensor(path, self.max_side, bbox)[None].to(next(self.backbone.parameters()).device)
+        return self.backbone(x, (self.tap,))[self.tap][0].float().cpu()
+
+    def image(self, i: int) -> torch.Tensor:
+        if i not in self._images:
+            self._images[i] = self._map(self.dataset.images[i])
+        return self._images[i]
+
+    def query(self, q: int) -> torch.Tensor:
+        if q not in self._queries:
+            self._queries[q] = self._map(self.dataset.queries[q], self.dataset.bboxes[q])
+        return self._queries[q]
+
+    @cached_property
+    def image_sizes(self) -> list[tuple[int, int]]:
+        return [image_size(p) for p in self.dataset.images]
+
+
+def _cache_path(kind: str, key: str) -> Path:
+    return config.home_dir() / "detection" / f"{kind}-{key}.csv"
+
+
+def _cached_table(path: Path, compute) -> pd.DataFrame:
+    if path.is_file():
+        try:
+            return pd.read_csv(path)
+        except (OSError, ValueError, pd.errors.ParserError):
+            path.unlink(missing_ok=True)
+    table = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as f:
+        f.write(table.to_csv(index=False).encode())
+    return table
+
+
+def positive_pairs(dataset, queries=None, per_query: int | None = None) -> list[tuple[int, int, str]]:
+    """(query, database id, "easy"/"hard") for the positives that carry a box, in a fixed order."""
+    if dataset.positive_boxes is None:
+        raise ValueError(f"{dataset.name}: the ground truth gives no boxes of the object in its positives")
+    pairs = []
+    for q in (range(dataset.n_queries) if queries is None else queries):
+        chosen = [(q, i, level) for level in ("easy", "hard") for i in sorted(dataset.gnd[q][level])
+                  if i in dataset.positive_boxes[q]]
+        pairs += chosen[:per_query] if per_query else chosen
+    return pairs
+
+
+def compare_localizers(maps: MapStore, pairs, methods=("exhaustive", "refine"),
+                       alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:
+    """One row per (pair, method): the box found, its IoU with the true box, boxes scored, seconds. Cached."""
+    dataset = maps.dataset
+
+    def compute() -> pd.DataFrame:
+        rows = []
+        for q, i, level in pairs:
+            query = query_vector(maps.query(q))
+            true_box = dataset.positive_boxes[q][i]
+            for method in methods:
+                found = localize(maps.image(i), query, maps.image_sizes[i], method, alpha)
+                rows.append({"query": q, "image": i, "level": level, "method": method,
+                             "iou": float(paired_iou([found.box], [true_box])[0]), "evaluations": found.evaluations,
+                             "seconds": found.seconds, "score": found.score,
+                             "x1": found.box[0], "y1": found.box[1], "x2": found.box[2], "y2": found.box[3]})
+        return pd.DataFrame(rows)
+
+    key = maps.key(pairs=[list(p) for p in pairs], methods=list(methods), alpha=alpha)
+    return _cached_table(_cache_path("localize", key), compute)
+
+
+def summarize_localizers(table: pd.DataFrame, located_iou: float = 0.5) -> pd.DataFrame:
+    """Per method: mean IoU, share located (IoU >= located_iou), boxes scored and milliseconds per image."""
+    grouped = table.groupby("method", sort=False)
+    return pd.DataFrame({
+        "mean IoU": grouped["iou"].mean(),
+        f"located (IoU >= {located_iou})": grouped["iou"].apply(lambda v: (v >= located_iou).mean()),
+        "boxes scored": grouped["evaluations"].mean(),
+        "ms per image": grouped["seconds"].mean() * 1000,
+        "pairs": grouped.size(),
+    })
+
+
+def rerank_by_region(maps: MapStore, db_descriptors: np.ndarray, query_descriptors: np.ndarray, k: int = 20,
+                     method: str = "refine", alpha: float = DEFAULT_ALPHA, name: str = "") -> dict:
+    """Global search, then the top-k of each query re-ordered by the similarity of the localized box
+    (Tolias et al., ICLR 2016, Sec. 5); the rest of the ranking is kept. Returns the ranks
+    (n_db, n_queries) before and after, the shortlist's boxes and the scores of both. Cached."""
+    dataset = maps.dataset
+    before = rank_database(db_descriptors, query_descriptors)
+    k = min(k, before.shape[0])
+
+    def compute() -> pd.DataFrame:
+        rows = []
+        for q in range(before.shape[1]):
+            query = query_vector(maps.query(q))
+            for rank, i in enumerate(before[:k, q].tolist()):
+                found = localize(maps.image(i), query, maps.image_sizes[i], method, alpha)
+                rows.append({"query": q, "rank": rank, "image": i, "score": found.score,
+                             "x1": found.box[0], "y1": found.box[1], "x2": found.box[2], "y2": found.box[3]})
+        return pd.DataFrame(rows)
+
+    digest = hashlib.sha256(before[:k].tobytes()).hexdigest()[:16]
+    shortlist = _cached_table(_cache_path("rerank", maps.key(k=k, method=method, alpha=alpha, shortlist=digest,
+                                                                     name=name)), compute)
+    after = before.copy()
+    for q, group in shortlist.groupby("query"):
+        after[:k, q] = group.sort_values(["score", "rank"], ascending=[False, True])["image"].to_numpy()
+    return {"before": before, "after": after, "shortlist": shortlist,
+            "scores_before": score_ranking(dataset, before), "scores_after": score_ranking(dataset, after)}
