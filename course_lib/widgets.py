@@ -1,5 +1,10 @@
 """ipywidgets front-ends. Each widget wraps a plain function that notebooks also call directly,
-so readers without a widget frontend (the web, nbval) see the same result."""
+so readers without a widget frontend (the web, nbval) see the same result.
+
+Every function here returns its widget and displays nothing: put the call last in a cell (no
+semicolon) and Jupyter shows it once. (Displaying inside and returning it showed it twice in
+JupyterLab.) Works with ipywidgets 7 (Colab) and 8 (JupyterLab 4).
+"""
 from __future__ import annotations
 
 import html
@@ -7,7 +12,6 @@ import io
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-from IPython.display import display
 from matplotlib.figure import Figure
 
 
@@ -26,7 +30,8 @@ def _render(result) -> tuple[str, object]:
 def live(fn, **controls) -> widgets.VBox:
     """Controls above a view of `fn(**values)` (a Figure, a DataFrame or text), redrawn on change.
 
-    Like `ipywidgets.interact`, but the result is shown in an Image or HTML widget rather
+    Returned, not displayed (see the module's docstring). Like `ipywidgets.interact`, but the
+    result is shown in an Image or HTML widget rather
     than an Output widget: nbclient (used by nbval and notebooks/execute.py) answers each
     output captured by an Output widget by sending the whole widget state back to the
     kernel, and with a figure inside, a notebook run stalls for its full cell timeout.
@@ -42,9 +47,7 @@ def live(fn, **controls) -> widgets.VBox:
 
     for control in controls.values():
         control.observe(redraw, names="value")
-    box = widgets.VBox([widgets.HBox(list(controls.values())), view])
-    display(box)
-    return box
+    return widgets.VBox([widgets.HBox(list(controls.values())), view])
 
 
 def query_explorer(dataset, descriptors, k: int = 8):

@@ -58,14 +58,17 @@ def test_show_predictions_one_panel_per_photo_with_its_classes(tmp_path):
         viz.show_predictions([path, path], predictions)
 
 
-def test_conv_filters_one_tile_per_filter_each_stretched_to_0_1():
+def test_conv_filters_one_tile_per_filter_grey_is_zero_strongest_first():
     weight = torch.randn(10, 3, 3, 3, generator=torch.Generator().manual_seed(0))
+    weight[7] *= 10  # the strongest filter comes first
     fig = viz.conv_filters(weight, columns=4, title="stem")
     tiles = [ax for ax in fig.axes if ax.images]
     assert len(fig.axes) == 12 and len(tiles) == 10
-    first = tiles[0].images[0].get_array()
-    expected = (weight[0] - weight[0].min()) / (weight[0].max() - weight[0].min())
-    np.testing.assert_allclose(np.asarray(first), expected.permute(1, 2, 0).numpy(), atol=1e-6)
+    assert tiles[0].get_title() == "7"
+    first = np.asarray(tiles[0].images[0].get_array())
+    expected = 0.5 + weight[7] / (2 * weight[7].abs().max())  # AlexNet style: grey is 0
+    np.testing.assert_allclose(first, expected.permute(1, 2, 0).numpy(), atol=1e-6)
+    assert first.min() >= 0 and first.max() <= 1 and np.isclose(np.abs(first - 0.5).max(), 0.5)
     with pytest.raises(ValueError, match=r"\(O, 3, k, k\)"):
         viz.conv_filters(torch.zeros(4, 16, 3, 3))
 
@@ -123,6 +126,16 @@ def test_rmac_grid_draws_every_region_on_its_own_scale_panel():
     widths = sorted(r.get_width() for r in rectangles(fig.axes[0]))
     assert all(58 <= w <= 64 for w in widths)
     assert fig.axes[2].get_title() == "l = 3: 12 regions of 4 x 4 cells"
+    colours = [tuple(r.get_edgecolor()) for r in rectangles(fig.axes[2])]
+    assert len(set(colours)) == 12  # every region of a scale in its own colour
+    assert sorted(int(t.get_text()) for t in fig.axes[2].texts) == list(range(1, 13))
+
+
+def test_distinct_colors_never_repeat():
+    from course_lib.viz.representations import distinct_colors
+
+    for n in (1, 12, 20, 33):
+        assert len(set(map(tuple, distinct_colors(n)))) == n
 
 
 def numpy_strongest_region(maps: np.ndarray, channel: int, L: int, by: str):
@@ -186,13 +199,14 @@ def test_region_response_marks_both_regions_on_both_panels():
     peak = regions.strongest_region(maps, 3, L=3, by="max")
     weight = regions.strongest_region(maps, 3, L=3, by="share")
     n_regions = len(rmac_regions(8, 12, 3, include_global=False))
-    for ax in fig.axes:
+    for ax in fig.axes[:2]:
         assert len(rectangles(ax)) == n_regions + 2
     red, orange = rectangles(fig.axes[1])[-2:]
     assert red.get_xy() == peak.box[:2] and red.get_width() == peak.box[2] and red.get_linewidth() == 3
     assert orange.get_xy() == weight.box[:2] and orange.get_linestyle() == "--"
     assert f"region {peak.index} (red" in fig.axes[0].get_title()
     assert f"region {weight.index} (orange" in fig.axes[0].get_title()
+    assert len(fig.axes) == 3 and "activation" in fig.axes[2].get_ylabel()  # the colour bar
 
 
 # ---------------------------------------------------------------- integral max-pooling and GeM
@@ -241,6 +255,23 @@ def test_gem_vs_p_goes_from_the_mean_to_the_max():
         assert y[0] == pytest.approx(float(maps[c].mean()), rel=1e-6)
         assert y[0] < y[1] < y[2] <= float(maps[c].max()) + 1e-9
         assert y[2] == pytest.approx(float(maps[c].max()), rel=0.01)
+    legend = fig.axes[0].get_legend()
+    assert legend.get_bbox_to_anchor().x0 >= fig.axes[0].get_window_extent().x1  # outside the curves
+
+
+def test_map_bars_zoom_to_the_data_and_draw_intervals():
+    import pandas as pd
+
+    table = pd.DataFrame({"map_medium": [80.8, 81.9]}, index=["mac", "gem"])
+    intervals = pd.DataFrame({"map_medium_low": [75.0, 77.0], "map_medium_high": [86.0, 87.5]},
+                             index=["mac", "gem"])
+    fig = viz.map_bars(table, columns=["map_medium"], intervals=intervals)
+    left, right = fig.axes[0].get_xlim()
+    assert 60 < left < 75 and 87.5 <= right <= 100
+    assert "not 0" in fig.axes[0].get_xlabel() and "intervals" in fig.axes[0].get_title()
+    assert fig.axes[0].lines or fig.axes[0].collections  # the error bars
+    plain = viz.map_bars(table, columns=["map_medium"])  # old arguments keep working
+    assert plain.axes[0].get_xlim()[0] > 60
 
 
 # ---------------------------------------------------------------- widgets and their plain functions

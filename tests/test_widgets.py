@@ -39,3 +39,23 @@ def test_week_ahead_widget_matches_the_plain_function():
     html = box.children[1].value
     for title in schedule.week_ahead(now="2016-10-24T09:00", days=7)["title"]:
         assert title in html
+
+
+def test_widgets_are_returned_not_displayed(capsys):
+    """Displaying inside and returning showed every widget twice in JupyterLab."""
+    box = live(_figure, n=ipywidgets.IntSlider(2, 1, 5))
+    assert isinstance(box, ipywidgets.VBox)
+    assert capsys.readouterr().out == ""  # outside a kernel, display() would print the widget's repr
+
+
+def test_a_widget_cell_shows_one_widget_in_a_kernel():
+    """Run in a real kernel as a notebook cell (nbclient), the explorer appears exactly once."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from course_lib import widgets\n"
+                                          "widgets.week_ahead(now='2016-10-24T09:00', days=7)")]
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    views = [o for o in nb.cells[0].outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) == 1, nb.cells[0].outputs

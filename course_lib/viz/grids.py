@@ -107,18 +107,45 @@ def ranked_results(dataset, query: int, ranking: Sequence[int], k: int = 8, gnd:
     return fig
 
 
-def map_bars(table, columns: Sequence[str] = ("map",), title: str = "mAP (%)"):
-    """Grouped horizontal bars of a results table (methods as rows), legend outside the bars."""
+def map_bars(table, columns: Sequence[str] = ("map",), title: str = "mAP (%)", intervals=None):
+    """Grouped horizontal bars of a results table (methods as rows), legend outside the bars.
+
+    intervals: a table with the same rows and, per column c, "c_low" and "c_high" (for instance
+    `experiment.interval_table`), drawn as error bars: a difference smaller than the bars' overlap
+    is not shown to be real. The value axis is zoomed to the data (bars and intervals), not 0-100,
+    so that differences of a few points stay visible; its range is in the label.
+    """
     labels = {"map_easy": "Easy", "map_medium": "Medium", "map_hard": "Hard", "map": "mAP"}
-    data = table[list(columns)].rename(columns=labels)
-    ax = data.plot.barh(figsize=(7, 0.5 * len(table) + 1.2), width=0.8)
-    ax.set_xlabel("%")
-    ax.set_ylabel("")
-    ax.set_title(title)
+    columns = list(columns)
+    data = table[columns]
+    n_rows, n_cols = len(data), len(columns)
+    fig, ax = plt.subplots(figsize=(7, 0.45 * n_rows * max(1, n_cols) / 1.5 + 1.4))
+    height = 0.8 / n_cols
+    colors = plt.get_cmap("tab10").colors
+    lows, highs = [data.to_numpy(dtype=float).min()], [data.to_numpy(dtype=float).max()]
+    for j, column in enumerate(columns):
+        y = np.arange(n_rows) - 0.4 + height * (j + 0.5)
+        values = data[column].to_numpy(dtype=float)
+        error = None
+        if intervals is not None:
+            low = intervals.loc[data.index, f"{column}_low"].to_numpy(dtype=float)
+            high = intervals.loc[data.index, f"{column}_high"].to_numpy(dtype=float)
+            error = np.vstack([values - low, high - values]).clip(min=0)
+            lows.append(low.min())
+            highs.append(high.max())
+        ax.barh(y, values, height=height, color=colors[j % len(colors)], label=labels.get(column, column),
+                xerr=error, error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "black"})
+    span = max(highs) - min(lows)
+    left = max(0.0, min(lows) - max(2.0, 0.1 * span))
+    ax.set_xlim(left, min(100.0, max(highs) + max(1.0, 0.05 * span)))
+    ax.set_yticks(np.arange(n_rows))
+    ax.set_yticklabels([str(i) for i in data.index])
     ax.invert_yaxis()
-    ax.set_xlim(0, 100)
+    ax.set_xlabel(f"% (axis starts at {left:.0f}, not 0)" if left > 0 else "%")
+    ax.set_title(title + (" with 95% bootstrap intervals over queries" if intervals is not None else ""),
+                 fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    fig = ax.figure
     fig.tight_layout()
     return fig
 

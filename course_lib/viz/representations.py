@@ -14,27 +14,32 @@ from .grids import COLORS, as_rgb, no_ticks
 
 
 def conv_filters(weight, columns: int = 8, title: str = ""):
-    """First-layer filters (O, 3, k, k) as small RGB pictures, each stretched to [0, 1] on its own.
+    """First-layer filters (O, 3, k, k) as small RGB pictures, normalised per filter as in the classic
+    AlexNet figure: grey is 0, each filter scaled by its own largest |weight| to fill [0, 1].
 
-    Stretching each filter separately shows its pattern (an edge, a colour blob); it hides how
-    strong the filter is compared with the others.
+    Mid-grey means "ignores this pixel and colour"; bright and dark are the weights of either sign,
+    so an edge detector shows as a bright and a dark side. Scaling each filter separately shows its
+    pattern; it hides how strong the filter is compared with the others. Filters are shown in
+    order of decreasing norm (strongest first), and each tile is enlarged without smoothing.
     """
     filters = as_numpy(weight).astype(np.float64)
     if filters.ndim != 4 or filters.shape[1] != 3:
         raise ValueError(f"conv_filters: expected first-layer weights of shape (O, 3, k, k), got {filters.shape}")
     count = filters.shape[0]
+    order = np.argsort(-np.sqrt((filters ** 2).sum(axis=(1, 2, 3))), kind="stable")
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(0.9 * columns, 0.9 * rows + (0.4 if title else 0)),
+    fig, axes = plt.subplots(rows, columns, figsize=(0.9 * columns, 0.95 * rows + (0.4 if title else 0)),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):
         no_ticks(ax)
         if i >= count:
             ax.axis("off")
             continue
-        f = filters[i]
-        span = f.max() - f.min()
-        ax.imshow(((f - f.min()) / span if span > 0 else np.zeros_like(f)).transpose(1, 2, 0),
+        f = filters[order[i]]
+        scale = np.abs(f).max()
+        ax.imshow((0.5 + f / (2 * scale) if scale > 0 else np.full_like(f, 0.5)).transpose(1, 2, 0),
                   interpolation="nearest")
+        ax.set_title(f"{order[i]}", fontsize=6, pad=1)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -94,6 +99,16 @@ def center_prior(image, height: int, width: int, sigma: float | None = None):
     return fig
 
 
+def distinct_colors(n: int) -> list:
+    """n colours that can be told apart: the saturated half of tab20 first, then its light half,
+    then evenly spaced hues when more are needed."""
+    tab20 = plt.get_cmap("tab20").colors
+    palette = list(tab20[0::2]) + list(tab20[1::2])
+    if n <= len(palette):
+        return palette[:n]
+    return [plt.get_cmap("hsv")(i / n) for i in range(n)]
+
+
 def _draw_box(ax, box, cell_w: float, cell_h: float, color, lw: float = 2.0, inset: float = 0.0) -> None:
     x, y, w, h = box
     ax.add_patch(Rectangle((x * cell_w + inset, y * cell_h + inset), w * cell_w - 2 * inset,
@@ -104,19 +119,24 @@ def rmac_grid(image, height: int, width: int, L: int = 3):
     """The R-MAC regions of an H x W feature map drawn on the image, one panel per scale l = 1..L.
 
     Regions are in map cells; a cell covers (image width / W) x (image height / H) pixels. Each
-    region is drawn slightly inset in its own colour so that overlapping edges stay visible.
+    region of a scale has its own colour and number (top left) and is drawn slightly inset, so
+    that overlapping regions can be told apart.
     """
     rgb = as_rgb(image)
     img_h, img_w = rgb.shape[:2]
     cell_w, cell_h = img_w / width, img_h / height
     groups = regions.rmac_regions_by_scale(height, width, L)
-    colors = plt.get_cmap("tab10").colors
     fig, axes = plt.subplots(1, L, figsize=(3.6 * L, 3.6 * img_h / img_w + 0.8), squeeze=False)
     for level, (ax, level_boxes) in enumerate(zip(axes[0], groups), start=1):
         ax.imshow(rgb)
         _cell_grid(ax, height, width, cell_w, cell_h)
+        colors = distinct_colors(len(level_boxes))
         for i, box in enumerate(level_boxes):
-            _draw_box(ax, box, cell_w, cell_h, colors[i % len(colors)], inset=1.5 + 1.5 * (i % 3))
+            inset = 1.5 + 1.5 * (i % 3)
+            _draw_box(ax, box, cell_w, cell_h, colors[i], inset=inset)
+            ax.text(box[0] * cell_w + inset + 2, box[1] * cell_h + inset + 2, str(i + 1), color="white",
+                    fontsize=7, fontweight="bold", va="top", ha="left",
+                    bbox={"boxstyle": "square,pad=0.1", "fc": colors[i], "ec": "none"})
         side = level_boxes[0][2] if level_boxes else 0
         ax.set_title(f"l = {level}: {len(level_boxes)} regions of {side} x {side} cells", fontsize=9)
         no_ticks(ax)
@@ -142,7 +162,8 @@ def region_response(image, maps, channel: int, L: int = 3):
     all_boxes = [box for group in regions.rmac_regions_by_scale(height, width, L) for box in group]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8 * img_h / img_w + 1.1))
     axes[0].imshow(rgb)
-    axes[1].imshow(values[channel], cmap="viridis", interpolation="nearest", extent=(0, width, height, 0))
+    shown = axes[1].imshow(values[channel], cmap="viridis", interpolation="nearest", extent=(0, width, height, 0))
+    fig.colorbar(shown, ax=axes[1], fraction=0.035, pad=0.02, label=f"activation of channel {channel}")
     for ax, cell_w, cell_h in ((axes[0], img_w / width, img_h / height), (axes[1], 1.0, 1.0)):
         for box in all_boxes:
             _draw_box(ax, box, cell_w, cell_h, "white", lw=0.6)
@@ -185,23 +206,30 @@ def plot_integral_max_errors(table):
     return fig
 
 
-def gem_vs_p(maps, channels: Sequence[int], ps: Sequence[float] = tuple(np.geomspace(1, 200, 40))):
-    """GeM of some channels of a (C, H, W) map as p grows: from the mean (p = 1) to the max (p -> inf)."""
+def gem_vs_p(maps, channels: Sequence[int], ps: Sequence[float] = tuple(np.geomspace(1, 200, 40)),
+             labels: Sequence[str] | None = None):
+    """GeM of some channels of a (C, H, W) map as p grows: from the mean (p = 1) to the max (p -> inf).
+
+    labels: one legend entry per channel (default "channel c"); the legend sits outside the axes.
+    """
     import torch
 
     x = torch.as_tensor(as_numpy(maps), dtype=torch.float64)[None]
     values = np.array([as_numpy(pooling.gem(x[:, list(channels)], p=float(p)))[0] for p in ps])
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    fig, ax = plt.subplots(figsize=(8.5, 3.4))
     colors = plt.get_cmap("tab10").colors
+    labels = list(labels) if labels is not None else [f"channel {c}" for c in channels]
     for i, c in enumerate(channels):
         color = colors[i % len(colors)]
-        ax.plot(ps, values[:, i], color=color, label=f"channel {c}")
+        ax.plot(ps, values[:, i], color=color, lw=2, label=labels[i])
         ax.axhline(float(x[0, c].mean()), color=color, ls=":", lw=1)
         ax.axhline(float(x[0, c].max()), color=color, ls="--", lw=1)
+    ax.plot([], [], color="grey", ls=":", lw=1, label="its mean (p = 1)")
+    ax.plot([], [], color="grey", ls="--", lw=1, label="its max (p -> inf)")
     ax.set_xscale("log")
     ax.set_xlabel("p")
     ax.set_ylabel("GeM")
     ax.set_title("GeM from average (p = 1, dotted) to max (dashed)", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()
     return fig
