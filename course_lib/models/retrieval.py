@@ -1,0 +1,104 @@
+"""The retrieval network: pretrained backbone -> trainable GeM -> optional learned whitening -> L2.
+
+Lower stages stay frozen (pretrained ImageNet filters); the stages from `train_from` up to
+`tap`, the GeM exponent p and the whitening layer are what fine-tuning trains.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+
+import torch
+from torch import Tensor, nn
+
+from ..pooling import GeM, l2n
+from .backbones import Backbone
+
+
+class RetrievalNet(nn.Module):
+    """Global descriptors for retrieval, split into a frozen trunk and a trainable top.
+
+    trunk(x): images in [0, 1] -> feature maps after the last frozen stage (no gradient).
+    top(maps): those maps -> trainable stages -> GeM (learnable p) -> L2 -> whitening -> L2.
+    forward(x) = top(trunk(x)). Splitting lets training compute the trunk once per image.
+    Batch normalisation keeps its ImageNet statistics (the network stays in eval mode while
+    training, as tuples of a few images give poor batch statistics); gradients still flow.
+    """
+
+    def __init__(self, backbone: Backbone, tap: str | None = None, train_from: str | None = None,
+                 p: float = 3.0, whitening_dim: int | None = None):
+        super().__init__()
+        tap = tap or backbone.default_conv
+        names = backbone.stage_names
+        if tap not in names or backbone.taps[tap].kind != "conv":
+            convs = [n for n in names if backbone.taps[n].kind == "conv"]
+            raise ValueError(f"tap {tap!r}: choose a conv stage of {backbone.name}: {', '.join(convs)}")
+        train_from = train_from or tap
+        if train_from not in names or names.index(train_from) > names.index(tap):
+            raise ValueError(f"train_from {train_from!r}: choose a stage of {backbone.name} up to {tap!r}: "
+                             f"{', '.join(names[:names.index(tap) + 1])}")
+        cut, end = names.index(train_from), names.index(tap) + 1
+        self.backbone_name, self.tap, self.train_from = backbone.name, tap, train_from
+        self.trunk_stages = nn.ModuleList(backbone.stages[:cut])
+        # The trunk is shared with `backbone` (it never changes); the top is a copy, so training
+        # one network leaves the backbone, and every other network made from it, as they were.
+        self.top_stages = nn.ModuleList(copy.deepcopy(list(backbone.stages[cut:end])))
+        self.register_buffer("mean", backbone.mean.clone(), persistent=False)
+        self.register_buffer("std", backbone.std.clone(), persistent=False)
+        for param in self.trunk_stages.parameters():
+            param.requires_grad_(False)
+        self.gem = GeM(p=p, learnable=True)
+        dim = backbone.taps[tap].dim
+        self.whitening = nn.Linear(dim, whitening_dim or dim, bias=True) if whitening_dim else None
+        self.settings = {"backbone": backbone.name, "tap": tap, "train_from": train_from, "p": float(p),
+                         "whitening_dim": whitening_dim}
+        self.eval()
+
+    @property
+    def dim(self) -> int:
+        return self.whitening.out_features if self.whitening is not None else self.gem_input_dim
+
+    @property
+    def gem_input_dim(self) -> int:
+        last = [m for m in self.top_stages.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))][-1]
+        return last.num_features if isinstance(last, nn.BatchNorm2d) else last.out_channels
+
+    @property
+    def p(self) -> float:
+        return float(self.gem.p.detach())
+
+    def train(self, mode: bool = True):
+        """Always eval mode (see the class docstring); training only sets requires_grad."""
+        return super().train(False)
+
+    @torch.no_grad()
+    def trunk(self, x: Tensor) -> Tensor:
+        h = (x - self.mean) / self.std
+        for stage in self.trunk_stages:
+            h = stage(h)
+        return h
+
+    def top(self, maps: Tensor) -> Tensor:
+        h = maps
+        for stage in self.top_stages:
+            h = stage(h)
+        d = l2n(self.gem(h))
+        if self.whitening is not None:
+            d = l2n(self.whitening(d))
+        return d
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.top(self.trunk(x))
+
+    def trainable_state(self) -> dict[str, Tensor]:
+        """The weights fine-tuning changes (top stages, p, whitening): what a checkpoint stores."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("trunk_stages.")}
+
+    def fingerprint(self) -> str:
+        """A short hash of the settings and trained weights, to tell this network from the pretrained one."""
+        h = hashlib.sha256(json.dumps(self.settings, sort_keys=True).encode())
+        for key, value in sorted(self.trainable_state().items()):
+            h.update(key.encode())
+            h.update(value.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:12]

@@ -1,0 +1,85 @@
+"""`python -m course_lib train DATASET ...`: fine-tune a retrieval network and write checkpoints."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    from .losses import LOSSES
+
+    tr = sub.add_parser("train", help="fine-tune a retrieval network (GeM, contrastive or triplet loss)",
+                        description="Fine-tune the top of a pretrained network on (query, positive, negatives) "
+                                    "tuples; print the loss and validation mAP per epoch; write DIR/last.pt "
+                                    "(+ last.json) after every epoch.")
+    tr.add_argument("dataset", help="training data: mini-train (offline), or a dataset folder with positives "
+                                    "(then --val names the validation folder)")
+    tr.add_argument("--val", help="validation dataset (default: mini-train's own validation photos)")
+    tr.add_argument("--out", required=True, metavar="DIR", help="folder for last.pt and last.json")
+    tr.add_argument("--epochs", type=int, default=5)
+    tr.add_argument("--loss", choices=list(LOSSES), default="contrastive")
+    tr.add_argument("--margin", type=float, help="loss margin (default 0.7 contrastive, 0.1 triplet)")
+    tr.add_argument("--mining", choices=["hard", "random"], default="hard")
+    tr.add_argument("--negatives", type=int, default=5, help="negatives per tuple (default 5)")
+    tr.add_argument("--tuples", type=int, metavar="N", help="tuples per epoch (default: every pair once)")
+    tr.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (GeM p gets 10x)")
+    tr.add_argument("--image-size", dest="max_side", type=int, default=320, metavar="N",
+                    help="longer image side in pixels (default 320)")
+    tr.add_argument("--train-from", help="first trained stage of the backbone (default: only its last)")
+    tr.add_argument("--whitening-dim", type=int, help="learn a whitening layer of this size end to end")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
+    tr.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    tr.add_argument("--quiet", action="store_true", help="no progress bars")
+    tr.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from .. import config
+    from ..datasets import load_dataset, mini_train
+    from .loop import TrainSettings, train
+
+    if args.max_side < 32:
+        raise ValueError(f"--image-size {args.max_side}: must be at least 32 pixels")
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {args.out}: is a file; give a folder")
+    if (out / "last.pt").exists() and not args.resume:
+        raise ValueError(f"--out {args.out}: already holds last.pt; add --resume to continue it, "
+                         f"or choose another folder (nothing is overwritten)")
+    settings = TrainSettings(loss=args.loss, margin=args.margin, epochs=args.epochs, mining=args.mining,
+                             negatives=args.negatives, tuples_per_epoch=args.tuples, lr=args.lr,
+                             max_side=args.max_side, train_from=args.train_from,
+                             whitening_dim=args.whitening_dim, seed=args.seed)
+    data = load_dataset(args.dataset)
+    if args.val is not None:
+        train_set, val_set = data, load_dataset(args.val)
+    elif data.name == "mini-train":
+        train_set, val_set = mini_train.split(data, "train"), mini_train.split(data, "val")
+    else:
+        raise ValueError(f"{args.dataset}: give a validation dataset with --val")
+    device = config.get_device(args.device)
+    print(f"train {train_set.summary()} | val {val_set.summary()} | {settings.loss} loss, {settings.mining} "
+          f"negatives | {device}", file=sys.stderr)
+    result = train(train_set, val_set, settings, out_dir=out, resume=args.resume, progress=not args.quiet,
+                   device=device, data_name=args.dataset)
+    print("epoch  loss     val mAP  p")
+    for row in result.history:
+        loss = "   -   " if row["loss"] is None else f"{row['loss']:.4f}"
+        print(f"{row['epoch']:>5}  {loss:<7}  {100 * row['val_map']:6.2f}  {row['p']:.3f}")
+    print(f"checkpoint: {result.checkpoint}")
+    return 0
+
+
+def evaluate_checkpoint(dataset, checkpoint, max_side: int | None, device, progress: bool = True) -> list[dict]:
+    """Result rows (as `experiment.run` gives) of a fine-tuned network's descriptors on `dataset`."""
+    from ..experiment import evaluate_descriptors
+    from .checkpoint import load_checkpoint
+    from .frozen import describe_dataset
+
+    net, record = load_checkpoint(checkpoint, device=device)
+    if progress:
+        print(f"checkpoint {checkpoint}: {record['network']['backbone']}, trained from "
+              f"{record['network']['train_from']}, p = {net.p:.3f}, epoch {record.get('epoch')}", file=sys.stderr)
+    desc = describe_dataset(net, dataset, max_side, progress=progress)
+    return evaluate_descriptors(dataset, desc)

@@ -1,0 +1,98 @@
+"""Feature maps of the frozen trunk, computed once per image and cached; descriptors through the trainable top.
+
+Fine-tuning only the top stages means the trunk's output never changes: computing it once
+(and keeping it on disk) makes every epoch, every mining round and every validation cheap.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import config
+from ..features import Descriptors, image_tensor
+from ..files import atomic_write
+
+CACHE_VERSION = 1
+
+
+class FrozenMaps:
+    """Trunk maps of images, {(path, bbox): (C, H, W) tensor}, filled on demand and cached on disk.
+
+    One cache file per image set (keyed by the network's trunk, the image size and the files'
+    names, sizes and modification times), so a rerun reads instead of recomputing.
+    """
+
+    def __init__(self, net, max_side: int | None, cache: bool = True):
+        self.net, self.max_side, self.cache = net, max_side, cache
+        self.maps: dict[tuple, torch.Tensor] = {}
+
+    @staticmethod
+    def key(path, bbox=None) -> tuple:
+        return (os.fspath(path), tuple(float(v) for v in bbox) if bbox is not None else None)
+
+    def _cache_file(self, items: list[tuple]) -> Path:
+        h = hashlib.sha256(json.dumps({"version": CACHE_VERSION, "backbone": self.net.backbone_name,
+                                       "train_from": self.net.train_from, "max_side": self.max_side}).encode())
+        for path, bbox in items:
+            st = os.stat(path)
+            h.update(f"{path}|{bbox}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        return config.home_dir() / "trunk_maps" / f"{h.hexdigest()[:20]}.pt"
+
+    def add(self, paths, bboxes=None, progress: bool | str = False) -> None:
+        """Compute (or read from the cache) the maps of these images."""
+        bboxes = list(bboxes) if bboxes is not None else [None] * len(paths)
+        items = list(dict.fromkeys(self.key(p, b) for p, b in zip(paths, bboxes)))
+        todo = [k for k in items if k not in self.maps]
+        if not todo:
+            return
+        cache_file = self._cache_file(todo) if self.cache else None
+        if cache_file is not None and cache_file.exists():
+            try:
+                stored = torch.load(cache_file, map_location="cpu", weights_only=True)
+                if len(stored) == len(todo):
+                    self.maps.update(zip(todo, stored))
+                    return
+            except Exception:  # a damaged cache file is recomputed and rewritten
+                pass
+        device = next(self.net.parameters()).device
+        computed = []
+        for path, bbox in tqdm(todo, desc=progress if isinstance(progress, str) else "trunk maps",
+                               disable=not progress, unit="img"):
+            x = image_tensor(path, max_side=self.max_side, bbox=bbox)[None].to(device)
+            computed.append(self.net.trunk(x)[0].cpu())
+        self.maps.update(zip(todo, computed))
+        if cache_file is not None:
+            buffer = io.BytesIO()
+            torch.save(computed, buffer)
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(cache_file) as f:
+                f.write(buffer.getvalue())
+
+    def get(self, path, bbox=None) -> torch.Tensor:
+        return self.maps[self.key(path, bbox)]
+
+    def describe(self, paths, bboxes=None, grad: bool = False) -> torch.Tensor:
+        """(N, D) descriptors of these images through the network's top (with gradients if `grad`)."""
+        bboxes = list(bboxes) if bboxes is not None else [None] * len(paths)
+        self.add(paths, bboxes)
+        device = next(self.net.parameters()).device
+        with torch.set_grad_enabled(grad):
+            return torch.cat([self.net.top(self.get(p, b)[None].to(device)) for p, b in zip(paths, bboxes)])
+
+
+def describe_dataset(net, dataset, max_side: int | None, maps: FrozenMaps | None = None,
+                     method: str = "gem-ft", progress: bool = False) -> Descriptors:
+    """Database and query descriptors of a RetrievalDataset through `net` (queries cropped to their box)."""
+    maps = maps or FrozenMaps(net, max_side)
+    maps.add(dataset.images, progress=progress and f"{dataset.name} database")
+    maps.add(dataset.queries, dataset.bboxes, progress=progress and f"{dataset.name} queries")
+    db = maps.describe(dataset.images).cpu().numpy().astype(np.float32)
+    queries = maps.describe(dataset.queries, dataset.bboxes).cpu().numpy().astype(np.float32)
+    return Descriptors(db={method: db}, queries={method: queries})

@@ -1,0 +1,112 @@
+"""The training loop on tiny settings: p moves, checkpoints reload, --resume continues, NaN stops cleanly,
+and the CLI trains and evaluates end to end."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from course_lib.datasets import load_dataset, mini_train
+from course_lib.models import load_backbone
+from course_lib.train import CheckpointError, TrainingDiverged, TrainSettings, load_checkpoint, train
+from course_lib.train import loop
+from course_lib.train.frozen import describe_dataset
+
+TINY = dict(epochs=2, tuples_per_epoch=4, negatives=2, batch_tuples=2, max_side=64, lr=1e-2)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    path = tmp_path_factory.mktemp("home")
+    old = os.environ.get("COURSE_LIB_HOME")
+    os.environ["COURSE_LIB_HOME"] = str(path)
+    yield path
+    if old is None:
+        del os.environ["COURSE_LIB_HOME"]
+    else:
+        os.environ["COURSE_LIB_HOME"] = old
+
+
+@pytest.fixture(scope="module")
+def data(home):
+    full = load_dataset("mini-train")
+    train_set, val_set = mini_train.split(full, "train"), mini_train.split(full, "val")
+    few = dataclasses.replace(train_set, queries=train_set.queries[:3], bboxes=train_set.bboxes[:3],
+                              gnd=train_set.gnd[:3])
+    return few, val_set
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return load_backbone()
+
+
+def test_training_moves_p_and_writes_a_checkpoint_that_reloads(data, backbone, tmp_path):
+    result = train(*data, TrainSettings(**TINY), backbone=backbone, out_dir=tmp_path, progress=False)
+    assert [row["epoch"] for row in result.history] == [0, 1, 2]
+    assert result.history[-1]["p"] != pytest.approx(3.0, abs=1e-4)
+    assert all(0 <= row["val_map"] <= 1 for row in result.history)
+    net, record = load_checkpoint(tmp_path / "last.pt", backbone=backbone)
+    assert record["epoch"] == 2 and record["training"]["loss"] == "contrastive"
+    assert net.p == pytest.approx(result.net.p)
+    val = data[1]
+    a = describe_dataset(result.net, val, 64).db["gem-ft"]
+    b = describe_dataset(net, val, 64).db["gem-ft"]
+    assert abs(a - b).max() < 1e-5
+    # The backbone the networks were made from is untouched by training.
+    assert torch.equal(backbone.stages[-3][0].weight, load_backbone().stages[-3][0].weight)
+
+
+def test_resume_continues_where_it_stopped(data, backbone, tmp_path):
+    straight = train(*data, TrainSettings(**TINY), backbone=backbone, progress=False)
+    train(*data, TrainSettings(**{**TINY, "epochs": 1}), backbone=backbone, out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="other settings"):
+        train(*data, TrainSettings(**{**TINY, "lr": 0.5}), backbone=backbone, out_dir=tmp_path, resume=True,
+              progress=False)
+    resumed = train(*data, TrainSettings(**TINY), backbone=backbone, out_dir=tmp_path, resume=True, progress=False)
+    assert [r["epoch"] for r in resumed.history] == [0, 1, 2]
+    assert resumed.history[2]["loss"] == pytest.approx(straight.history[2]["loss"], rel=1e-4)
+
+
+def test_nan_loss_stops_naming_epoch_and_step_and_keeps_the_checkpoint(data, backbone, tmp_path, monkeypatch):
+    train(*data, TrainSettings(**{**TINY, "epochs": 1}), backbone=backbone, out_dir=tmp_path, progress=False)
+    good = (tmp_path / "last.pt").read_bytes(), (tmp_path / "last.json").read_bytes()
+    monkeypatch.setitem(loop.LOSSES, "contrastive", lambda q, p, n, margin: (q * float("nan")).sum())
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, step 1.*epoch 1.*kept"):
+        train(*data, TrainSettings(**TINY), backbone=backbone, out_dir=tmp_path, resume=True, progress=False)
+    assert ((tmp_path / "last.pt").read_bytes(), (tmp_path / "last.json").read_bytes()) == good
+
+
+def test_damaged_or_missing_checkpoints_are_one_line(tmp_path):
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_checkpoint(tmp_path / "none.pt")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="missing beside it"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_cli_trains_then_evaluates_the_checkpoint(home, tmp_path):
+    env = {**os.environ, "COURSE_LIB_HOME": str(home)}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "course_lib", *args], capture_output=True, text=True,
+                              env=env, timeout=600)
+
+    out = tmp_path / "run"
+    args = ["train", "mini-train", "--epochs", "1", "--tuples", "2", "--negatives", "2", "--image-size", "64",
+            "--out", str(out), "--quiet"]
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert "val mAP" in done.stdout and (out / "last.pt").is_file() and (out / "last.json").is_file()
+    again = cli(*args)
+    assert again.returncode == 2 and "--resume" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    built = home / "datasets" / f"mini-train-v{mini_train.MINI_TRAIN_VERSION}"
+    ev = cli("evaluate", str(built), "--checkpoint", str(out / "last.pt"), "--image-size", "64", "--quiet")
+    assert ev.returncode == 0, ev.stderr
+    assert "gem-ft" in ev.stdout
+    missing = cli("evaluate", str(built), "--checkpoint", str(tmp_path / "nothing.pt"), "--quiet")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
