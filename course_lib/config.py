@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,23 @@ def home_dir() -> Path:
     """Root of everything the kit writes: $COURSE_LIB_HOME or ~/.cache/course_lib."""
     env = os.environ.get(HOME_ENV)
     root = Path(env).expanduser() if env else Path.home() / ".cache" / "course_lib"
+    return root
+
+
+def writable_home() -> Path:
+    """home_dir(), created if missing, once a file has really been written in it (os.access says nothing
+    about read-only file systems or root). Raises OSError in one line naming the folder and HOME_ENV."""
+    root = home_dir()
+    where = f"{HOME_ENV}={os.environ[HOME_ENV]}" if os.environ.get(HOME_ENV) else "the default cache folder"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as err:
+        reason = "is a file, not a folder" if root.exists() and not root.is_dir() else (
+            f"cannot be written ({err.strerror or type(err).__name__})")
+        raise OSError(err.errno, f"data and cache folder {root} ({where}) {reason}: "
+                                 f"set {HOME_ENV} to a writable folder") from None
     return root
 
 

@@ -69,20 +69,20 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
             os.unlink(tmp)
 
 
-def _finite_or_none(value):
+def json_safe(value):
     """JSON has no NaN or infinity: they are written as null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
 def write_json(path: str | os.PathLike, payload, sort_keys: bool = False) -> None:
     """Write `payload` as indented JSON, atomically (see `atomic_write`); NaN becomes null."""
-    text = json.dumps(_finite_or_none(payload), indent=2, sort_keys=sort_keys, allow_nan=False) + "\n"
+    text = json.dumps(json_safe(payload), indent=2, sort_keys=sort_keys, allow_nan=False) + "\n"
     with atomic_write(path) as f:
         f.write(text.encode("utf-8"))
 

@@ -79,3 +79,47 @@ def test_bad_ground_truth_names_where(folder, tmp_path):
     r = run_cli("evaluate", str(broken), home=tmp_path / "home")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "queries[0].positives[0]" in r.stderr and "nope.jpg" in r.stderr
+
+
+# --- argument validation and one-line messages, in process (the subprocess table is tests/test_bad_inputs.py)
+
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "-inf", "1e9", "4.01", "half", ""])
+def test_scale_factor_refuses_what_cannot_resize(text):
+    import argparse
+
+    from course_lib.cli import scale_factor
+
+    with pytest.raises(argparse.ArgumentTypeError, match="greater than 0 and at most 4"):
+        scale_factor(text)
+
+
+@pytest.mark.parametrize("text, value", [("1", 1.0), ("0.707", 0.707), ("4", 4.0), ("1e-1", 0.1)])
+def test_scale_factor_accepts_finite_positive_factors(text, value):
+    from course_lib.cli import scale_factor
+
+    assert scale_factor(text) == value
+
+
+def test_device_name_accepts_cpu_and_refuses_what_is_not_here():
+    import argparse
+
+    import torch
+
+    from course_lib.cli import device_name
+
+    assert device_name("cpu") == "cpu"
+    for bad in ("garbage", "meta", "cuda:99", "cuda:-1x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            device_name(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(argparse.ArgumentTypeError, match="no usable CUDA GPU"):
+            device_name("cuda")
+
+
+def test_one_line_folds_multi_line_messages_and_names_the_file():
+    from course_lib.cli import one_line
+
+    assert one_line(ValueError("first\nsecond\n  third")) == "first second third"
+    assert one_line(FileNotFoundError(2, "No such file or directory", "a/b.json")) == "a/b.json: No such file or directory"
+    assert one_line(OSError(28, "No space left on device")) == "No space left on device"
+    assert one_line(KeyError()) == "KeyError"

@@ -125,12 +125,14 @@ class TrustStore:
 
 
 def check_file(path: str | Path, sha256: str | None = None, *, trust_file: str | Path | None = None,
-               key: str | None = None) -> str:
+               key: str | None = None, record_first: bool = True) -> str:
     """Verify a file already on disk and return its sha256.
 
     With `sha256` the file must match it. Without it, and with a `trust_file`, the
     file must match the hash recorded for `key` at its first download; if nothing
-    is recorded yet, this file becomes the reference (and a log line says so).
+    is recorded yet, this file becomes the reference (and a log line says so), unless
+    `record_first` is False: then the caller records it (`record_first_use`) once the file
+    has proved usable, e.g. an archive that extracts.
     Raises ChecksumMismatch, naming the file and both hashes.
     """
     path = Path(path)
@@ -140,7 +142,7 @@ def check_file(path: str | Path, sha256: str | None = None, *, trust_file: str |
         if problem:
             raise DownloadError(f"{path}: {problem}; its checksum is not recorded: replace it with the real file")
     actual = _verified_hash(path, expected, recorded, trust_file, label=str(path))
-    _trust_report(path.name, actual, path.stat().st_size, expected, recorded, trust_file, key)
+    _trust_report(path.name, actual, path.stat().st_size, expected, recorded, trust_file, key, record_first)
     return actual
 
 
@@ -154,12 +156,19 @@ def _verified_hash(path: Path, expected: str | None, recorded: bool, trust_file,
     return actual
 
 
-def _trust_report(label: str, actual: str, size: int, expected, recorded: bool, trust_file, key) -> None:
+def record_first_use(trust_file: str | Path, key: str, sha256: str, size: int, label: str) -> None:
+    """Record the sha256 of a first download in the trust store, and say so."""
+    TrustStore(trust_file).record(key, sha256, size)
+    log.warning("%s: the publisher gives no checksum; recorded its sha256 %s in %s "
+                "(trust on first use): later downloads must match it", label, sha256, trust_file)
+
+
+def _trust_report(label: str, actual: str, size: int, expected, recorded: bool, trust_file, key,
+                  record_first: bool = True) -> None:
     """Record a first download in the trust store, or say that a later one matched it."""
     if expected is None and trust_file is not None and key is not None:
-        TrustStore(trust_file).record(key, actual, size)
-        log.warning("%s: the publisher gives no checksum; recorded its sha256 %s in %s "
-                    "(trust on first use): later downloads must match it", label, actual, trust_file)
+        if record_first:
+            record_first_use(trust_file, key, actual, size, label)
     elif recorded:
         log.info("%s: matches the sha256 recorded at its first download (%s)", label, trust_file)
 
@@ -424,7 +433,7 @@ def _too_large(label: str, source: str, got: int, size: int | None, folder: Path
 def download(url: str, dest: str | Path, sha256: str | None = None, size: int | None = None, *,
              mirrors: tuple[str, ...] | list[str] = (), trust_file: str | Path | None = None,
              name: str | None = None, retries: int = 3, connect_timeout: float = CONNECT_TIMEOUT,
-             read_timeout: float = READ_TIMEOUT, progress: bool = True) -> Path:
+             read_timeout: float = READ_TIMEOUT, progress: bool = True, record_first: bool = True) -> Path:
     """Fetch `url` into `dest` (verified, atomic, resumable) and return `dest`.
 
     sha256/size: what the publisher states, or None. With no sha256 and a
@@ -432,6 +441,7 @@ def download(url: str, dest: str | Path, sha256: str | None = None, size: int | 
         every later download must match it (trust on first use). Before it is recorded,
         the content must look like its name says (an archive, an image): a web page
         answered with status 200 (a Wi-Fi login, an error page) is refused and deleted.
+        record_first=False leaves the recording to the caller (see `check_file`).
     A `dest` already present and matching is returned without any network access.
     The bytes go to `dest.part` first; an interrupted transfer keeps them, and the
     next attempt (up to `retries` more in this call, or a later call) asks the server
@@ -457,7 +467,8 @@ def download(url: str, dest: str | Path, sha256: str | None = None, size: int | 
         try:
             if expected is None and content_problem(dest, dest.name) is None or expected is not None:
                 actual = _verified_hash(dest, expected, recorded, trust_file, label=str(dest))
-                _trust_report(label, actual, dest.stat().st_size, expected, recorded, trust_file, key)
+                _trust_report(label, actual, dest.stat().st_size, expected, recorded, trust_file, key,
+                              record_first)
                 return dest
         except ChecksumMismatch as err:
             log.warning("%s; downloading it again (the file stays until a good copy has arrived)", err)
@@ -516,7 +527,7 @@ def download(url: str, dest: str | Path, sha256: str | None = None, size: int | 
         raise
     os.replace(part, dest)
     _validators_file(part).unlink(missing_ok=True)
-    _trust_report(label, actual, received, expected, recorded, trust_file, key)
+    _trust_report(label, actual, received, expected, recorded, trust_file, key, record_first)
     return dest
 
 

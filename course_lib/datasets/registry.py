@@ -16,8 +16,9 @@ from typing import Callable
 from .. import config
 from . import mini
 from .base import DatasetFormatError, DatasetNotAvailable, RetrievalDataset
+from ..files import sha256_of
 from .download import (ArchiveError, ChecksumMismatch, DownloadError, TrustStore, UnsafeArchiveError, check_file,
-                       completed, download, extract)
+                       completed, download, extract, record_first_use)
 from .folder import load_folder
 from .formats import read_holidays, read_oxford, read_revisited, read_ukbench
 
@@ -85,6 +86,8 @@ def load_manifest(name_or_path: str | os.PathLike) -> dict:
         spec = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise DatasetFormatError(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    except (UnicodeDecodeError, RecursionError) as err:
+        raise DatasetFormatError(f"{path}: not a readable manifest ({type(err).__name__})") from None
     _validate_manifest(spec, str(path))
     return spec
 
@@ -171,31 +174,44 @@ def _ensure_files(spec: dict, cache: Path, allow_download: bool, progress: bool)
             raise DatasetNotAvailable(
                 f"{spec['name']} is not in {cache} and downloads are off (download=False, or --no-download): "
                 f"allow them, or put {entry['name']} from {entry['url']} into {dest.parent}")
+        # An archive's checksum is trusted only once it has extracted: a damaged first copy is never recorded.
+        first_use = _expected_sha(entry, cache) is None
+        record_first = archive_target is None
         try:
             if allow_download:
                 download(entry["url"], dest, entry["sha256"], entry["size"], mirrors=entry.get("mirrors", ()),
-                         trust_file=trust_file, name=entry["name"], progress=progress)
+                         trust_file=trust_file, name=entry["name"], progress=progress, record_first=record_first)
             else:
-                check_file(dest, entry["sha256"], trust_file=trust_file, key=entry["url"])
+                check_file(dest, entry["sha256"], trust_file=trust_file, key=entry["url"], record_first=record_first)
         except ChecksumMismatch as err:
             raise DatasetNotAvailable(f"{spec['name']}: {err}") from None
         except DownloadError as err:
             raise DatasetNotAvailable(f"{spec['name']} is not available: {err}") from None
         if archive_target is not None:
-            _extract_archive(spec, entry, dest, archive_target, trust_file)
+            sha = sha256_of(dest) if first_use else None
+            size = dest.stat().st_size
+            _extract_archive(spec, entry, dest, archive_target, trust_file, placed_by_hand=not allow_download,
+                             sha256=sha)
+            if first_use:
+                record_first_use(trust_file, entry["url"], sha, size, entry["name"])
 
 
-def _extract_archive(spec: dict, entry: dict, archive: Path, target: Path, trust_file: Path) -> None:
+def _extract_archive(spec: dict, entry: dict, archive: Path, target: Path, trust_file: Path,
+                     placed_by_hand: bool = False, sha256: str | None = None) -> None:
     rotations = spec.get("rotate_clockwise") or {}
     log.info("%s: extracting %s into %s", spec["name"], archive.name, target)
     try:
         extract(archive, target, prepare=_rotate_upright(rotations) if rotations else None,
-                record={"sha256": _expected_sha(entry, trust_file.parent), "url": entry["url"]}, replace=True)
+                record={"sha256": sha256 or _expected_sha(entry, trust_file.parent), "url": entry["url"]},
+                replace=True)
     except UnsafeArchiveError:
         raise  # kept on disk for inspection: it is what the server really sent
     except ArchiveError as err:
         # A damaged first download must not stay the trusted reference, nor block the next try.
         TrustStore(trust_file).forget(entry["url"])
+        if placed_by_hand:  # the user's copy: theirs to replace, never deleted here
+            raise DatasetNotAvailable(f"{spec['name']}: {err}; replace it with a complete copy "
+                                      f"from {entry['url']}") from None
         archive.unlink()
         raise DatasetNotAvailable(f"{spec['name']}: {err}; it was deleted, run again to download it anew") from None
     except FileExistsError as err:
