@@ -78,13 +78,15 @@ class FrozenMaps:
     def get(self, path, bbox=None) -> torch.Tensor:
         return self.maps[self.key(path, bbox)]
 
-    def describe(self, paths, bboxes=None, grad: bool = False) -> torch.Tensor:
-        """(N, D) descriptors of these images through the network's top (with gradients if `grad`)."""
+    def describe(self, paths, bboxes=None, grad: bool = False, net=None) -> torch.Tensor:
+        """(N, D) descriptors of these images through the top of `net` (default: the network whose trunk
+        made the maps; any network with the same trunk can share them), with gradients if `grad`."""
+        net = net or self.net
         bboxes = list(bboxes) if bboxes is not None else [None] * len(paths)
         self.add(paths, bboxes)
-        device = next(self.net.parameters()).device
+        device = next(net.parameters()).device
         with torch.set_grad_enabled(grad):
-            return torch.cat([self.net.top(self.get(p, b)[None].to(device)) for p, b in zip(paths, bboxes)])
+            return torch.cat([net.top(self.get(p, b)[None].to(device)) for p, b in zip(paths, bboxes)])
 
 
 def describe_dataset(net, dataset, max_side: int | None, maps: FrozenMaps | None = None,
@@ -93,6 +95,6 @@ def describe_dataset(net, dataset, max_side: int | None, maps: FrozenMaps | None
     maps = maps or FrozenMaps(net, max_side)
     maps.add(dataset.images, progress=progress and f"{dataset.name} database")
     maps.add(dataset.queries, dataset.bboxes, progress=progress and f"{dataset.name} queries")
-    db = maps.describe(dataset.images).cpu().numpy().astype(np.float32)
-    queries = maps.describe(dataset.queries, dataset.bboxes).cpu().numpy().astype(np.float32)
+    db = maps.describe(dataset.images, net=net).cpu().numpy().astype(np.float32)
+    queries = maps.describe(dataset.queries, dataset.bboxes, net=net).cpu().numpy().astype(np.float32)
     return Descriptors(db={method: db}, queries={method: queries})

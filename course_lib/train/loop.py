@@ -201,3 +201,28 @@ def _start_as_identity(layer: torch.nn.Linear) -> None:
         layer.weight.zero_()
         layer.weight[:, : layer.in_features].copy_(torch.eye(layer.out_features, layer.in_features))
         layer.bias.zero_()
+
+
+def train_cached(train_set, val_set, settings: TrainSettings, backbone=None, progress: bool = True,
+                 device=None) -> TrainResult:
+    """`train`, or the checkpoint an earlier run with the same settings and data left in the cache folder
+    (config.home_dir()/training/<key>); an interrupted run is resumed."""
+    import hashlib
+    import json
+
+    from .. import config
+    from .checkpoint import load_checkpoint
+
+    spec = {"settings": settings.as_dict(), "backbone": getattr(backbone, "name", None),
+            "train": [train_set.name, [str(Path(q).name) for q in train_set.queries], train_set.gnd],
+            "val": [val_set.name, [str(Path(q).name) for q in val_set.queries]]}
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    out = config.home_dir() / "training" / key
+    checkpoint = out / "last.pt"
+    if checkpoint.exists():
+        record = read_sidecar(checkpoint)
+        if record.get("epoch") == settings.epochs:
+            net, _ = load_checkpoint(checkpoint, device=device, backbone=backbone)
+            return TrainResult(net, record["history"], checkpoint)
+    return train(train_set, val_set, settings, backbone=backbone, out_dir=out, resume=True, progress=progress,
+                 device=device)
