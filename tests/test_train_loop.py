@@ -31,13 +31,23 @@ def home(tmp_path_factory):
         os.environ["COURSE_LIB_HOME"] = old
 
 
+def first_photo(dataset, n_queries):
+    """The first `n_queries` queries with the database images of the first photo only (small and fast)."""
+    photo = dataset.extra["image_photo"][dataset.gnd[0]["easy"][0]]
+    keep = [i for i, p in enumerate(dataset.extra["image_photo"]) if p == photo]
+    new = {old: k for k, old in enumerate(keep)}
+    gnd = [{level: [new[i] for i in g[level] if i in new] for level in ("easy", "hard", "junk")}
+           for g in dataset.gnd[:n_queries]]
+    extra = {**dataset.extra, "image_photo": [photo] * len(keep),
+             "image_object": [dataset.extra["image_object"][i] for i in keep]}
+    return dataclasses.replace(dataset, images=[dataset.images[i] for i in keep], queries=dataset.queries[:n_queries],
+                               bboxes=dataset.bboxes[:n_queries], gnd=gnd, extra=extra)
+
+
 @pytest.fixture(scope="module")
 def data(home):
     full = load_dataset("mini-train")
-    train_set, val_set = mini_train.split(full, "train"), mini_train.split(full, "val")
-    few = dataclasses.replace(train_set, queries=train_set.queries[:3], bboxes=train_set.bboxes[:3],
-                              gnd=train_set.gnd[:3])
-    return few, val_set
+    return first_photo(mini_train.split(full, "train"), 3), first_photo(mini_train.split(full, "val"), 2)
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ def add_parser(sub) -> None:
 def cmd_train(args) -> int:
     from .. import config
     from ..datasets import load_dataset, mini_train
+    from . import distributed
     from .loop import TrainSettings, train
 
     if args.max_side < 32:
@@ -59,10 +60,14 @@ def cmd_train(args) -> int:
     else:
         raise ValueError(f"{args.dataset}: give a validation dataset with --val")
     device = config.get_device(args.device)
+    if distributed.init_from_environment(device) and distributed.world()[0] > 0:
+        args.quiet = True  # under torchrun, only the first process reports
     print(f"train {train_set.summary()} | val {val_set.summary()} | {settings.loss} loss, {settings.mining} "
           f"negatives | {device}", file=sys.stderr)
     result = train(train_set, val_set, settings, out_dir=out, resume=args.resume, progress=not args.quiet,
                    device=device, data_name=args.dataset)
+    if distributed.world()[0] > 0:
+        return 0
     print("epoch  loss     val mAP  p")
     for row in result.history:
         loss = "   -   " if row["loss"] is None else f"{row['loss']:.4f}"

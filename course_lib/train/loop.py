@@ -20,6 +20,7 @@ from ..datasets.tuples import TuplePairs, tuple_pairs
 from ..experiment import score_ranking
 from ..index import rank_database
 from ..models.retrieval import RetrievalNet
+from . import distributed
 from .checkpoint import load_state, read_sidecar, save_checkpoint
 from .frozen import FrozenMaps, describe_dataset
 from .losses import DEFAULT_MARGINS, LOSSES
@@ -164,17 +165,25 @@ def _run_epochs(net, optimizer, pairs, maps, val_set, settings, history, first_e
         start = time.perf_counter()
         losses = []
         steps = math.ceil(len(pair_ids) / settings.batch_tuples)
-        bar = tqdm(range(steps), desc=f"epoch {epoch}/{settings.epochs}", disable=not progress, unit="step")
+        rank, size = distributed.world()
+        bar = tqdm(range(steps), desc=f"epoch {epoch}/{settings.epochs}", disable=not progress or rank > 0,
+                   unit="step")
         for step in bar:
             batch = range(step * settings.batch_tuples, min(len(pair_ids), (step + 1) * settings.batch_tuples))
-            loss = sum(_tuple_loss(net, pairs, pair_ids[j], negatives[j], settings, maps) for j in batch) / len(batch)
+            optimizer.zero_grad(set_to_none=False)
+            share = distributed.my_share(batch, rank, size)
+            if share:
+                mine_loss = sum(_tuple_loss(net, pairs, pair_ids[j], negatives[j], settings, maps) for j in share)
+                (mine_loss / len(batch)).backward()
+            else:
+                mine_loss = torch.zeros(())
+            loss = distributed.sum_value(mine_loss.detach()) / len(batch)
             if not torch.isfinite(loss):
                 kept = (f"the checkpoint of epoch {epoch - 1} in {checkpoint} is kept" if checkpoint is not None
                         and checkpoint.exists() else "no checkpoint was written")
                 raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch}, step {step + 1}: training "
                                        f"stopped ({kept}); lower the learning rate (now {settings.lr})")
-            optimizer.zero_grad()
-            loss.backward()
+            distributed.sum_gradients(net)
             optimizer.step()
             losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses):.4f}", p=f"{net.p:.2f}")
@@ -182,7 +191,7 @@ def _run_epochs(net, optimizer, pairs, maps, val_set, settings, history, first_e
         val_map, _ = validation_map(net, val_set, maps)
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_map": val_map, "p": net.p,
                         "negative_similarity": negative_similarity, "mining_s": mining_s, "step_s": step_s})
-        if checkpoint is not None:
+        if checkpoint is not None and rank == 0:
             save_checkpoint(checkpoint, net, {**record, "epoch": epoch, "history": history},
                             optimizer.state_dict())
 
