@@ -48,3 +48,17 @@ def test_bad_factory_and_knob_values_are_one_line_errors():
         zoo.set_knobs(zoo.make_index("IVF4,Flat", 8), nprobe=0)
     with pytest.raises(ValueError, match="knob"):
         zoo.sweep(faiss.IndexFlatIP(4), np.zeros((1, 4), np.float32), np.zeros((1, 1)), "M", [1])
+
+
+def test_gaussian_distractors_follow_the_learned_statistics():
+    from course_lib.index.distractors import gaussian_distractors
+    from course_lib.transforms import fit_pca
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 16)) * np.linspace(3, 0.3, 16) + 5
+    pca = fit_pca(real)
+    fake = gaussian_distractors(pca, 5000, seed=1)
+    assert fake.shape == (5000, 16) and fake.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(fake, axis=1), 1, atol=1e-5)
+    unit_real = real / np.linalg.norm(real, axis=1, keepdims=True)
+    np.testing.assert_allclose(fake.mean(axis=0), unit_real.mean(axis=0), atol=0.02)

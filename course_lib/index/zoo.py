@@ -11,7 +11,7 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from .exact import as_float32, top_k
+from .exact import as_float32, complete_ranking, rank_database, top_k
 
 KNOBS = {"nprobe": "IVF: inverted lists visited per query", "efSearch": "HNSW: candidate list length while searching"}
 
@@ -33,7 +33,11 @@ def build(factory: str, db: np.ndarray, train: np.ndarray | None = None) -> fais
     skip_polysemous_training(index)
     if not index.is_trained:
         train = db if train is None else as_float32(train, "train")
-        index.train(train)
+        try:
+            index.train(train)
+        except RuntimeError as err:  # e.g. fewer training vectors than IVF lists
+            reason = next((line for line in str(err).splitlines() if "Error" in line), str(err)).split(": ")[-1]
+            raise ValueError(f"index {factory!r}: cannot train on {train.shape[0]} vectors ({reason.strip()})") from None
     index.add(db)
     return index
 
@@ -141,3 +145,26 @@ def smallest_knob_for_recall(table: pd.DataFrame, knob: str, target: float, k: i
     """The smallest knob value in a `sweep` table whose recall@k reaches `target` (None if none does)."""
     reached = table[table[f"recall@{k}"] >= target]
     return None if reached.empty else int(reached[knob].min())
+
+
+def ranked_search(db: np.ndarray, queries: np.ndarray, factory: str | None = None, nprobe: int | None = None,
+                  ef_search: int | None = None, k: int | None = None) -> tuple[np.ndarray, dict]:
+    """Rankings in the evaluation layout (n_db, n_queries) from an index, and what it cost:
+    {"index", "dims", "bytes_per_vector", "ms_per_query"}.
+
+    factory None is exact search (float32, 4 bytes a dimension). An approximate index is trained on the
+    database itself (unsupervised, the vectors it will hold), returns its top k (default: everything it
+    finds) and the rest of the database follows in id order (`exact.complete_ranking`).
+    """
+    db, queries = as_float32(db, "db"), as_float32(queries, "queries")
+    if factory is None:
+        start = time.perf_counter()
+        ranks = rank_database(db, queries)
+        ms = 1000 * (time.perf_counter() - start) / queries.shape[0]
+        return ranks, {"index": "exact", "dims": db.shape[1], "bytes_per_vector": 4 * db.shape[1], "ms_per_query": ms}
+    index = build(factory, db)
+    set_knobs(index, nprobe, ef_search)
+    ids, ms = timed_search(index, queries, db.shape[0] if k is None else min(k, db.shape[0]), repeats=1)
+    info = {"index": factory + (f" nprobe={nprobe}" if nprobe else "") + (f" efSearch={ef_search}" if ef_search else ""),
+            "dims": db.shape[1], "bytes_per_vector": code_bytes(index), "ms_per_query": ms}
+    return complete_ranking(ids, db.shape[0]), info
