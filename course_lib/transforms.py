@@ -139,3 +139,106 @@ def learned_pca(descriptors: np.ndarray, descriptor_key: str | None = None) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     save_pca(path, pca)
     return pca
+
+
+
+# --- PCA learned on an independent set, applied to every method of a dataset --------------------------
+
+LEARNING_PARTNERS = {"mini": "mini-train", "roxford5k": "rparis6k", "rparis6k": "roxford5k",
+                     "oxford5k": "paris6k", "paris6k": "oxford5k"}
+"""Where a projection for each dataset is learned: a set with no image in common (the field learns on
+Paris for Oxford and vice versa; offline, mini-train's photos are disjoint from mini's)."""
+
+
+def learning_partner(dataset_name: str) -> str:
+    """The documented independent learning set of a dataset; a ValueError when it has none."""
+    try:
+        return LEARNING_PARTNERS[dataset_name]
+    except KeyError:
+        raise ValueError(f"dataset {dataset_name}: no documented independent set to learn the projection on; "
+                         f"name one with --learn-on (learning on the evaluation set itself inflates the scores)"
+                         ) from None
+
+
+def reduce_descriptors(descriptors, learn_descriptors, dims: int | None = None, whiten: bool = False,
+                       power: float = 1.0, learn_keys: dict[str, str] | None = None):
+    """Every method's descriptors (a features.Descriptors) projected by a PCA learned on the same method's
+    descriptors of the learning set (database and queries together); a new Descriptors.
+
+    learn_keys: method -> cache key of the learning descriptors, so each PCA is fitted once.
+    """
+    from .features import Descriptors
+
+    db, queries = {}, {}
+    for method in descriptors.methods:
+        learn = np.concatenate([learn_descriptors.db[method], learn_descriptors.queries[method]])
+        pca = learned_pca(learn, (learn_keys or {}).get(method))
+        if dims is not None and dims > pca.rank:
+            raise ValueError(f"--pca {dims}: the learning set's {len(learn)} descriptors determine only "
+                             f"{pca.rank} directions; choose at most {pca.rank} or learn on a larger set")
+        db[method] = pca.apply(descriptors.db[method], dims, whiten, power)
+        queries[method] = pca.apply(descriptors.queries[method], dims, whiten, power)
+    return Descriptors(db=db, queries=queries)
+
+# --- learned whitening (Lw) from matching pairs: notebook 02 ---------------------------------------
+
+@dataclass(frozen=True)
+class LearnedWhitening:
+    """The supervised whitening of Radenovic, Tolias & Chum (TPAMI 2018, sec. 3.4; Mikolajczyk & Matas,
+    ICCV 2007): x -> projection^T (x - mean), rows ordered by variance after whitening."""
+
+    mean: np.ndarray        # (D,)
+    projection: np.ndarray  # (D, D): columns are the output directions, most variance first
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.mean.shape[0])
+
+    def apply(self, x: np.ndarray, dims: int | None = None, renormalise: bool = True) -> np.ndarray:
+        """(N, D) descriptors -> (N, dims) whitened, L2-normalised again unless told not to."""
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.input_dim:
+            raise ValueError(f"descriptors must be (N, {self.input_dim}) to apply this whitening, got shape {x.shape}")
+        dims = self.projection.shape[1] if dims is None else int(dims)
+        if not 1 <= dims <= self.projection.shape[1]:
+            raise ValueError(f"dims {dims}: choose 1..{self.projection.shape[1]}")
+        projected = (x.astype(np.float64) - self.mean) @ self.projection[:, :dims]
+        return l2_normalise(projected) if renormalise else projected.astype(np.float32)
+
+
+def learn_whitening(descriptors: np.ndarray, pairs, shrinkage: float = 0.0) -> LearnedWhitening:
+    """Learned whitening from matching pairs (i, j) of rows of `descriptors` (N, D).
+
+    1. mean m of the first images of the pairs; intra-pair covariance S_w = mean of (x_i - x_j)(x_i - x_j)^T;
+    2. whiten it: W = L^-1 with S_w = L L^T (Cholesky), so matching pairs become isotropic;
+    3. rotate by the eigenvectors of the whitened covariance of all descriptors (largest first),
+       so that keeping the first k outputs keeps what differs most between non-matching images.
+    shrinkage: S_w -> (1 - a) S_w + a * trace(S_w) / D * I. Needed when there are fewer pairs than
+    dimensions (S_w is singular then); 0 is the published method.
+    """
+    x = np.asarray(descriptors, dtype=np.float64)
+    pairs = np.asarray(pairs, dtype=np.int64)
+    if x.ndim != 2:
+        raise ValueError(f"descriptors must be an (N, D) array, got shape {x.shape}")
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or len(pairs) == 0:
+        raise ValueError(f"pairs must be a (P, 2) array of row ids, got shape {pairs.shape}")
+    if pairs.min() < 0 or pairs.max() >= len(x):
+        raise ValueError(f"pairs name rows outside 0..{len(x) - 1}")
+    if not 0 <= shrinkage <= 1:
+        raise ValueError(f"shrinkage {shrinkage}: must be between 0 and 1")
+    dim = x.shape[1]
+    mean = x[pairs[:, 0]].mean(axis=0)
+    differences = x[pairs[:, 0]] - x[pairs[:, 1]]
+    within = differences.T @ differences / len(pairs)
+    within = (1 - shrinkage) * within + shrinkage * np.trace(within) / dim * np.eye(dim)
+    try:
+        whiten = np.linalg.inv(np.linalg.cholesky(within))
+    except np.linalg.LinAlgError:
+        raise ValueError(f"learned whitening: the covariance of {len(pairs)} pair differences in {dim} dimensions "
+                         f"is singular; use more pairs than dimensions, reduce the dimension first (PCA), "
+                         f"or set shrinkage > 0") from None
+    whitened = (x - mean) @ whiten.T
+    eigenvalues, eigenvectors = np.linalg.eigh(whitened.T @ whitened)
+    order = np.argsort(eigenvalues)[::-1]
+    rotation = eigenvectors[:, order]
+    return LearnedWhitening(mean=mean, projection=whiten.T @ rotation)
