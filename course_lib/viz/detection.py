@@ -94,6 +94,17 @@ def anchors_on_image(path, scales: Sequence[float], ratios: Sequence[float], str
     return fig
 
 
+def anchors_at_cell(path, base_size: float = 64, n_scales: int = 3, ratios: Sequence[float] = (0.5, 1.0, 2.0),
+                    stride: int = 32, row: int = 4, col: int = 6, max_side: int = 512):
+    """The anchors of one cell: n_scales sizes doubling from base_size, each at every ratio (h / w);
+    the figure the anchor widget redraws (anchors from `detection.boxes.anchors_at`)."""
+    from ..detection.boxes import anchors_at
+
+    scales = [base_size * 2 ** i for i in range(n_scales)]
+    anchors = anchors_at(((col + 0.5) * stride, (row + 0.5) * stride), scales, ratios)
+    return anchors_on_image(path, scales, ratios, stride, (row, col), anchors.numpy(), max_side)
+
+
 def nms_before_after(path, boxes, scores, kept, max_side: int = 512):
     """Candidate boxes (thin, coloured by score) and the ones NMS keeps (thick), side by side."""
     image = load_image(path, max_side=max_side)
@@ -140,5 +151,59 @@ def region_results(dataset, query: int, results: Sequence[tuple[int, float, Sequ
         if i in truth:
             boxes = {"true": truth[i], **boxes}
         image_with_boxes(ax, dataset.images[i], boxes, f"{score:.2f}" + (" positive" if i in positives else ""))
+    fig.tight_layout()
+    return fig
+
+
+def _scene_axis(ax, scene, class_names, detections=None, score_threshold: float = 0.5) -> None:
+    ax.imshow(scene.image)
+    for box, label in zip(scene.boxes, scene.labels):
+        draw_box(ax, box, **BOX_STYLES["true"])
+    if detections is not None:
+        keep = detections["scores"] >= score_threshold
+        for box, label, score in zip(detections["boxes"][keep].tolist(), detections["labels"][keep].tolist(),
+                                     detections["scores"][keep].tolist()):
+            draw_box(ax, box, **BOX_STYLES["found"])
+            ax.text(box[0], box[1] - 2, f"{class_names[label - 1]} {score:.2f}", color="#ff7f0e", fontsize=6,
+                    bbox={"facecolor": "black", "alpha": 0.5, "pad": 0.5, "lw": 0})
+    else:
+        for box, label in zip(scene.boxes, scene.labels):
+            ax.text(box[0], box[1] - 2, class_names[label - 1], color="#2ca02c", fontsize=6,
+                    bbox={"facecolor": "black", "alpha": 0.5, "pad": 0.5, "lw": 0})
+    ax.set_title(scene.background, fontsize=8)
+    no_ticks(ax)
+
+
+def scene_grid(scenes, class_names, columns: int = 4, detections=None, score_threshold: float = 0.5):
+    """Detection scenes with their true boxes (green), and detections (orange) when given."""
+    rows = int(np.ceil(len(scenes) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 2.4 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for index, (ax, scene) in enumerate(zip(axes.ravel(), scenes)):
+        ax.axis("on")
+        _scene_axis(ax, scene, class_names, None if detections is None else detections[index], score_threshold)
+    fig.tight_layout()
+    return fig
+
+
+def detections_grid(scenes, detections, class_names, score_threshold: float = 0.5, columns: int = 4):
+    """Held-out scenes: true boxes (green) and the detector's boxes above `score_threshold` (orange)."""
+    return scene_grid(scenes, class_names, columns, detections, score_threshold)
+
+
+def loss_curve(history, smooth: int = 10):
+    """Training losses per step (running mean over `smooth` steps), total and the four parts."""
+    fig, ax = plt.subplots(figsize=(6.5, 3))
+    names = [k for k in history[0] if k not in ("step",)]
+    steps = np.array([h["step"] for h in history])
+    for name in names:
+        values = np.array([h[name] for h in history])
+        kernel = np.ones(min(smooth, len(values))) / min(smooth, len(values))
+        ax.plot(steps[len(kernel) - 1:], np.convolve(values, kernel, mode="valid"), label=name.replace("loss_", ""),
+                lw=2.5 if name == "total" else 1.2)
+    ax.set(xlabel="step", ylabel=f"loss (mean of {smooth} steps)", xlim=(steps[0], steps[-1]))
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7, frameon=False, ncol=2)
     fig.tight_layout()
     return fig

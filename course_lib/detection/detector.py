@@ -1,0 +1,181 @@
+"""A real Faster R-CNN that runs offline: torchvision's FasterRCNN on the frozen ImageNet EfficientNet-Lite0
+(stride-16 map and a small trainable neck), trained briefly on the offline scenes, cached, scored with COCO AP."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.ops import MultiScaleRoIAlign
+from tqdm.auto import tqdm
+
+from .. import config
+from ..files import atomic_write
+from ..models import load_backbone
+
+DETECTOR_VERSION = 2
+HEAD_WIDTH = 256                            # the box head's two layers (torchvision's default: 1024)
+DEFAULT_TAP = "blocks4"                     # EfficientNet-Lite0 stride 16, 112 channels
+ANCHOR_SIZES = (32, 64, 128, 256)
+ANCHOR_RATIOS = (0.5, 1.0, 2.0)
+
+
+class FrozenBackboneNeck(nn.Module):
+    """The pretrained backbone up to `tap`, frozen (always in eval mode), then a small trainable neck."""
+
+    def __init__(self, backbone, tap: str = DEFAULT_TAP, out_channels: int = 128):
+        super().__init__()
+        self.backbone, self.tap = backbone, tap
+        for p in self.backbone.parameters():
+            p.requires_grad_(False)
+        self.neck = nn.Sequential(nn.Conv2d(backbone.taps[tap].dim, out_channels, 1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(out_channels, out_channels, 3, padding=1), nn.ReLU(inplace=True))
+        self.out_channels = out_channels
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.backbone.eval()   # frozen batch-norm statistics, whatever the detector's mode
+        return self
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            features = self.backbone(x, (self.tap,))[self.tap]
+        return {"0": self.neck(features)}
+
+
+def build_detector(num_classes: int, tap: str = DEFAULT_TAP, min_size: int = 240, max_size: int = 320,
+                   backbone=None, **kwargs) -> FasterRCNN:
+    """torchvision FasterRCNN (Ren et al., NIPS 2015) on the offline Lite0: RPN over the stride-16 map with
+    len(ANCHOR_SIZES) x len(ANCHOR_RATIOS) anchors per location, RoI Align 7 x 7, two-layer box head.
+    num_classes counts the background. The backbone already normalises its input, so the transform does not."""
+    body = FrozenBackboneNeck(backbone or load_backbone(), tap)
+    anchors = AnchorGenerator(sizes=(ANCHOR_SIZES,), aspect_ratios=(ANCHOR_RATIOS,))
+    pooler = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2)
+    # A narrow head and fewer sampled RoIs per image than torchvision's defaults (1024 wide, 512 RoIs):
+    # the head dominates a CPU training step, and four object classes do not need more.
+    head = TwoMLPHead(body.out_channels * 7 * 7, HEAD_WIDTH)
+    settings = {"rpn_batch_size_per_image": 128, "box_batch_size_per_image": 128, "rpn_post_nms_top_n_test": 300,
+                **kwargs}
+    return FasterRCNN(body, rpn_anchor_generator=anchors, box_roi_pool=pooler, box_head=head,
+                      box_predictor=FastRCNNPredictor(HEAD_WIDTH, num_classes),
+                      min_size=min_size, max_size=max_size, image_mean=[0.0, 0.0, 0.0], image_std=[1.0, 1.0, 1.0],
+                      **settings)
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights that training changes (the frozen backbone is left out: it comes from pip)."""
+    return {k: v for k, v in model.state_dict().items() if not k.startswith("backbone.backbone.")}
+
+
+def train_detector(model: FasterRCNN, scenes: Sequence, steps: int = 150, batch_size: int = 4, lr: float = 0.01,
+                   seed: int = 0, progress: bool = True, device: str = "cpu") -> list[dict]:
+    """SGD with momentum on the trainable parts, batches drawn from the scenes in a seeded order; returns
+    the per-step losses (RPN objectness and box, RoI classifier and box)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
+    warmup = max(1, steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+    rng = np.random.default_rng(seed)
+    images = [s.tensor().to(device) for s in scenes]
+    targets = [{k: v.to(device) for k, v in s.target().items()} for s in scenes]
+    model.to(device).train()
+    history = []
+    for step in tqdm(range(steps), desc="train detector", disable=not progress):
+        batch = rng.choice(len(scenes), size=min(batch_size, len(scenes)), replace=False)
+        losses = model([images[i] for i in batch], [targets[i] for i in batch])
+        total = sum(losses.values())
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        schedule.step()
+        history.append({"step": step, "total": float(total.detach()), **{k: float(v.detach()) for k, v in losses.items()}})
+    model.eval()
+    return history
+
+
+def detector_key(**settings) -> str:
+    spec = {"version": DETECTOR_VERSION, "torch": torch.__version__.split("+")[0], **settings}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def trained_detector(scenes: Sequence, num_classes: int, steps: int = 150, batch_size: int = 4, lr: float = 0.01,
+                     seed: int = 0, scene_seed: int = 0, progress: bool = True,
+                     device: str = "cpu") -> tuple[FasterRCNN, dict]:
+    """Build and train the detector, or load it from the cache folder when these settings trained one
+    before. Returns the model (eval mode) and its record (settings, losses, seconds, cache file)."""
+    settings = {"scenes": len(scenes), "scene_seed": scene_seed, "num_classes": num_classes, "steps": steps,
+                "batch_size": batch_size, "lr": lr, "seed": seed, "tap": DEFAULT_TAP,
+                "anchors": [list(ANCHOR_SIZES), list(ANCHOR_RATIOS)], "head": HEAD_WIDTH}
+    path = config.home_dir() / "detection" / f"detector-{detector_key(**settings)}.pt"
+    torch.manual_seed(seed)
+    model = build_detector(num_classes)
+    if path.is_file():
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["model"], strict=False)
+        model.eval()
+        return model, {**json.loads(saved["record"]), "cached": True}
+    start = time.perf_counter()
+    history = train_detector(model, scenes, steps, batch_size, lr, seed, progress, device)
+    model.cpu()
+    record = {"settings": settings, "losses": history, "seconds": time.perf_counter() - start,
+              "file": config.display_path(path)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save({"model": trainable_state(model), "record": json.dumps(record)}, buffer)
+    with atomic_write(path) as f:
+        f.write(buffer.getvalue())
+    return model, {**record, "cached": False}
+
+
+@torch.inference_mode()
+def detect(model: FasterRCNN, images: Sequence[torch.Tensor], score_threshold: float = 0.05) -> list[dict]:
+    """Boxes, labels and scores per image ((3, H, W) tensors in [0, 1]), scores above the threshold."""
+    model.eval()
+    out = []
+    for image in images:
+        found = model([image])[0]
+        keep = found["scores"] >= score_threshold
+        out.append({k: v[keep].cpu() for k, v in found.items()})
+    return out
+
+
+def coco_ap(scenes: Sequence, detections: Sequence[dict], class_names: Sequence[str]) -> dict:
+    """COCO-style AP@[.5:.95], AP@0.5 and AP@0.75 of the detections on the scenes, computed by pycocotools."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images, annotations, results = [], [], []
+    for image_id, (scene, found) in enumerate(zip(scenes, detections)):
+        images.append({"id": image_id, "width": scene.image.width, "height": scene.image.height})
+        for box, label in zip(scene.boxes.tolist(), scene.labels.tolist()):
+            x1, y1, x2, y2 = box
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(label),
+                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
+        for box, label, score in zip(found["boxes"].tolist(), found["labels"].tolist(), found["scores"].tolist()):
+            x1, y1, x2, y2 = box
+            results.append({"image_id": image_id, "category_id": int(label), "bbox": [x1, y1, x2 - x1, y2 - y1],
+                            "score": float(score)})
+    truth = COCO()
+    truth.dataset = {"images": images, "annotations": annotations,
+                     "categories": [{"id": i + 1, "name": n} for i, n in enumerate(class_names)]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth.createIndex()
+        if not results:
+            return {"AP@[.5:.95]": 0.0, "AP@0.5": 0.0, "AP@0.75": 0.0, "detections": 0}
+        found = truth.loadRes(results)
+        evaluation = COCOeval(truth, found, "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    stats = evaluation.stats
+    return {"AP@[.5:.95]": float(stats[0]), "AP@0.5": float(stats[1]), "AP@0.75": float(stats[2]),
+            "detections": len(results)}
