@@ -259,7 +259,7 @@ def test_archive_placed_by_hand_is_used_offline(site, tmp_path):
 def test_damaged_first_download_is_not_trusted(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
-    (site / "ukbench.zip").write_bytes(b"<html>Service temporarily unavailable</html>")
+    (site / "ukbench.zip").write_bytes(b"PK\x03\x04" + b"cut short: the rest of the zip never arrived")
     server = StaticServer(site)
     try:
         spec = local_manifest("ukbench", server.url)
@@ -267,7 +267,7 @@ def test_damaged_first_download_is_not_trusted(tmp_path):
         with pytest.raises(DatasetNotAvailable, match="not a readable archive.*run again to download it anew"):
             load_dataset("ukbench", root=cache, manifest=spec, progress=False)
         assert not (cache / "downloads" / "ukbench.zip").exists()
-        assert json.loads((cache / "trusted_sha256.json").read_text()) == {}
+        assert not (cache / "trusted_sha256.json").exists()  # recorded only once an archive extracts
     finally:
         server.close()
 
