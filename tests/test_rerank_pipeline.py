@@ -127,7 +127,7 @@ def test_cli_rerank_on_a_folder_dataset(tmp_path):
 
 def test_cli_rerank_on_mini(tmp_path):
     out = tmp_path / "mini.json"
-    r = run_cli("evaluate", "mini", "--pooling", "gem", "--image-size", "224", "--rerank", "aqe:k=2,dba:k=2",
+    r = run_cli("evaluate", "mini", "--pooling", "gem", "--image-size", "64", "--rerank", "aqe:k=2,dba:k=2",
                 "--json", str(out), "--quiet", home=tmp_path / "home")
     assert r.returncode == 0, r.stderr
     result = json.loads(out.read_text())

@@ -211,3 +211,18 @@ def apply_pipeline(steps, db: np.ndarray, queries: np.ndarray, ranks: np.ndarray
         db, queries, ranks = apply_step(step, db, queries, ranks, features)
         seconds.append((str(step), time.perf_counter() - start))
     return RerankResult(db, queries, ranks, seconds)
+
+
+def pipeline_stages(steps, db: np.ndarray, queries: np.ndarray, dataset=None) -> list[tuple[str, np.ndarray]]:
+    """The ranks after the first search and after each step in turn: [("search", ranks), (step, ranks), ...],
+    to watch a list change as the steps are applied one after another."""
+    steps = parse_pipeline(steps) if isinstance(steps, str) else list(steps)
+    db = np.asarray(db, dtype=np.float32)
+    queries = np.asarray(queries, dtype=np.float32)
+    ranks = rank_database(db, queries)
+    features = LocalFeatureSource(dataset) if dataset is not None else None
+    stages = [("search", ranks)]
+    for step in steps:
+        db, queries, ranks = apply_step(step, db, queries, ranks, features)
+        stages.append((str(step), ranks))
+    return stages
