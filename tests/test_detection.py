@@ -9,13 +9,16 @@ from course_lib.detection import boxes, detector, localize, scenes, speed
 
 
 def planted_map(height=12, width=16, box=(5, 3, 4, 5), channels=32, seed=0):
-    """A random non-negative map with a distinctive pattern inside one box (x, y, w, h)."""
+    """A random weak map with an object planted in box (x, y, w, h): a different pair of strong channels
+    at each of its four corners, so that only a box holding all four corners matches the query fully."""
     generator = torch.Generator().manual_seed(seed)
     maps = torch.rand(channels, height, width, generator=generator) * 0.2
     x, y, w, h = box
+    corners = [(y, x), (y, x + w - 1), (y + h - 1, x), (y + h - 1, x + w - 1)]
+    for part, (row, col) in enumerate(corners):
+        maps[2 * part:2 * part + 2, row, col] = 3.0
     pattern = torch.zeros(channels)
     pattern[:8] = 3.0
-    maps[:, y:y + h, x:x + w] += pattern[:, None, None]
     return maps, pattern
 
 
