@@ -108,6 +108,12 @@ def test_cli_bad_spec_is_one_line_before_any_work(tmp_path):
     assert not (tmp_path / "home").exists(), "nothing was built or extracted"
 
 
+def test_cli_rerank_refuses_what_it_would_ignore(tmp_path):
+    r = run_cli("evaluate", "mini", "--rerank", "aqe", "--checkpoint", "net.pt", home=tmp_path / "home")
+    assert r.returncode == 2 and "--rerank applies to the plain search only" in r.stderr
+    assert r.stderr.count("\n") == 1 and not (tmp_path / "home").exists()
+
+
 def test_cli_rerank_on_a_folder_dataset(tmp_path):
     from test_cli import folder as folder_fixture
 
