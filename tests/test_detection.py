@@ -115,3 +115,20 @@ def test_pipeline_costs_table(few_scenes):
     assert list(table.index) == ["R-CNN style", "Fast R-CNN style", "Faster R-CNN"]
     assert (table["seconds per image"] > 0).all()
     assert table["R-CNN time"].iloc[0].startswith("scaled from 3")
+
+
+def test_region_search_returns_the_image_and_box_of_a_planted_object():
+    from course_lib.detection import region_search
+
+    generator = torch.Generator().manual_seed(1)
+    maps = {i: torch.rand(32, 12, 16, generator=generator) * 0.2 for i in range(5)}
+    for part, (row, col) in enumerate([(0, 0), (0, 7), (5, 0), (5, 7)]):   # image 3: object in cells x 0-7, y 0-5
+        maps[3][2 * part:2 * part + 2, row, col] = 3.0
+    sizes = {i: (512, 384) for i in maps}
+    regions = region_search.build_region_index(maps.__getitem__, sizes, list(maps))
+    query = np.zeros(32, dtype=np.float32)
+    query[:8] = 1 / np.sqrt(8)
+    results = region_search.search_regions(regions, query, k=3)
+    assert [r[0] for r in results][:1] == [3] and len(results) == 3
+    assert boxes.paired_iou([results[0][2]], [[0, 0, 256, 192]])[0] >= 0.5
+    assert len({r[0] for r in results}) == 3
