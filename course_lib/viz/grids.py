@@ -172,7 +172,8 @@ def show_predictions(images: Sequence, predictions: Sequence[Sequence[tuple[str,
         raise ValueError(f"show_predictions: {len(images)} images but {len(predictions)} predictions")
     cols = max(1, min(columns, len(images)))
     rows = -(-len(images) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.9 * rows), squeeze=False)
+    n_lines = max((len(p) for p in predictions), default=0)  # room under each photo for its class lines
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, (3.5 + 0.16 * n_lines) * rows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i >= len(images):
             ax.axis("off")
