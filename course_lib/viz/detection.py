@@ -28,7 +28,7 @@ def image_with_boxes(ax, path, boxes: Mapping[str, Sequence[float]], title: str 
     scale = image.width / image_size(path)[0]
     ax.imshow(image)
     for name, box in boxes.items():
-        draw_box(ax, box, scale, label=name, fill=False, **BOX_STYLES.get(name, BOX_STYLES["found"]))
+        draw_box(ax, box, scale, label=name, **BOX_STYLES.get(name, BOX_STYLES["found"]))
     no_ticks(ax)
     ax.set_title(title, fontsize=8)
 
