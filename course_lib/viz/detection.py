@@ -207,3 +207,14 @@ def loss_curve(history, smooth: int = 10):
     ax.legend(fontsize=7, frameon=False, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def search_results(query_path, bbox, dataset, results: Sequence[tuple[int, float, Sequence[float]]], k: int = 6):
+    """A query image (its box in blue) and the top-k (image id, score, box) of a search, boxes in orange."""
+    shown = list(results)[:k]
+    fig, axes = plt.subplots(1, len(shown) + 1, figsize=(2.4 * (len(shown) + 1), 2.6), squeeze=False)
+    image_with_boxes(axes[0, 0], query_path, {"query": bbox} if bbox is not None else {}, "query")
+    for ax, (i, score, box) in zip(axes[0, 1:], shown):
+        image_with_boxes(ax, dataset.images[i], {"found": box}, f"{score:.3f}")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,84 @@
+"""The `search` subcommand: rank a dataset for one query image and say where the object is in each result
+(a box by localization on the conv map, or by the best-matching region of a faiss region index)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    se = sub.add_parser("search", help="search a dataset with one query image; print the top results with boxes",
+                        description="Rank DATASET for the query image (global R-MAC, or regions with --regions) and "
+                                    "print rank, score, image and the box of the query object in it.")
+    se.add_argument("dataset", help="a registered dataset name or a path to a dataset folder")
+    se.add_argument("--query", required=True, metavar="IMAGE", help="the query image file")
+    se.add_argument("--bbox", type=float, nargs=4, metavar=("X1", "Y1", "X2", "Y2"),
+                    help="the query object's box in pixels of the query image (default: the whole image)")
+    se.add_argument("--regions", action="store_true",
+                    help="rank by the best region of each image (RoI Align regions in one faiss index)")
+    se.add_argument("--top", type=int, default=10, metavar="K", help="results to print (default 10)")
+    se.add_argument("--image-size", dest="max_side", type=int, default=512, metavar="N",
+                    help="longer image side fed to the network (default 512)")
+    se.add_argument("--show", metavar="FILE", help="save a figure of the query and the top results with boxes")
+    se.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    se.set_defaults(func=cmd_search)
+
+
+def cmd_search(args) -> int:
+    import torch
+
+    from ..datasets import load_dataset
+    from ..features import describe_images, extract_descriptors, image_tensor
+    from ..images import image_size
+    from ..index.exact import rank_database
+    from ..models import load_backbone
+    from .evaluate import MapStore
+    from .localize import localize, query_vector
+    from .region_search import build_region_index, search_regions
+
+    if args.top < 1:
+        raise ValueError(f"--top must be at least 1, got {args.top}")
+    query = Path(args.query)
+    width, height = image_size(query)
+    bbox = None
+    if args.bbox is not None:
+        x1, y1, x2, y2 = args.bbox
+        if not (x2 > x1 and y2 > y1 and x1 < width and y1 < height and x2 > 0 and y2 > 0):
+            raise ValueError(f"--bbox {x1:g} {y1:g} {x2:g} {y2:g} is empty or outside the {width}x{height} "
+                             f"image {query}")
+        bbox = (x1, y1, x2, y2)
+    if args.show:
+        folder = Path(args.show).expanduser().parent
+        if not folder.is_dir():
+            raise ValueError(f"--show {args.show}: folder {folder} does not exist")
+    dataset = load_dataset(args.dataset)
+    backbone = load_backbone(device=args.device)
+    maps = MapStore(dataset, backbone, max_side=args.max_side)
+    with torch.inference_mode():
+        query_map = backbone(image_tensor(query, args.max_side, bbox)[None].to(next(backbone.parameters()).device),
+                             (backbone.default_conv,))[backbone.default_conv][0].float().cpu()
+    query_mac = query_vector(query_map)
+    if args.regions:
+        index = build_region_index(maps.image, maps.image_sizes, range(len(dataset)))
+        results = search_regions(index, query_mac.float().numpy(), args.top)
+        how = f"best of {len(index)} regions"
+    else:
+        db = extract_descriptors(dataset, backbone, ["rmac"], max_side=args.max_side, progress=False).db["rmac"]
+        q = describe_images([query], backbone, ["rmac"], args.max_side, bboxes=[bbox], progress=False)["rmac"]
+        ranking = rank_database(db, q)[: args.top, 0]
+        results = []
+        for i in ranking.tolist():
+            found = localize(maps.image(i), query_mac, maps.image_sizes[i], "refine")
+            results.append((i, float(db[i] @ q[0]), found.box))
+        how = "global R-MAC; box by refinement on the conv map"
+    print(f"{dataset.name}: top {len(results)} for {query.name} ({how})")
+    print(f"{'rank':>4}  {'score':>6}  {'box (x1 y1 x2 y2)':>22}  image")
+    for rank, (i, score, box) in enumerate(results, start=1):
+        shown = " ".join(f"{v:.0f}" for v in box)
+        print(f"{rank:>4}  {score:6.3f}  {shown:>22}  {Path(dataset.images[i]).relative_to(dataset.root)}")
+    if args.show:
+        from ..viz.detection import search_results
+
+        figure = search_results(query, bbox, dataset, results)
+        figure.savefig(Path(args.show).expanduser(), dpi=100, bbox_inches="tight")
+        print(f"figure: {args.show}")
+    return 0
