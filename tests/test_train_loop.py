@@ -3,7 +3,9 @@ and the CLI trains and evaluates end to end."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -99,24 +101,40 @@ def test_damaged_or_missing_checkpoints_are_one_line(tmp_path):
         load_checkpoint(tmp_path / "bad.pt")
 
 
-def test_cli_trains_then_evaluates_the_checkpoint(home, tmp_path):
+def write_folder(dataset, root):
+    """A dataset as a folder in the kit's own format (images/, queries/, ground_truth.json)."""
+    (root / "images").mkdir(parents=True)
+    (root / "queries").mkdir()
+    for path in dataset.images:
+        shutil.copy(path, root / "images" / path.name)
+    entries = []
+    for query, g in zip(dataset.queries, dataset.gnd):
+        shutil.copy(query, root / "queries" / query.name)
+        entries.append({"query": f"queries/{query.name}",
+                        **{level: [f"images/{dataset.images[i].name}" for i in g[level]]
+                           for level in ("easy", "hard", "junk")}})
+    (root / "ground_truth.json").write_text(json.dumps({"queries": entries}))
+    return root
+
+
+def test_cli_trains_then_evaluates_the_checkpoint(data, home, tmp_path):
     env = {**os.environ, "COURSE_LIB_HOME": str(home)}
 
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "course_lib", *args], capture_output=True, text=True,
                               env=env, timeout=600)
 
+    train_dir, val_dir = write_folder(data[0], tmp_path / "train"), write_folder(data[1], tmp_path / "val")
     out = tmp_path / "run"
-    args = ["train", "mini-train", "--epochs", "1", "--tuples", "2", "--negatives", "2", "--image-size", "64",
-            "--out", str(out), "--quiet"]
+    args = ["train", str(train_dir), "--val", str(val_dir), "--epochs", "1", "--tuples", "2", "--negatives", "2",
+            "--image-size", "64", "--out", str(out), "--quiet"]
     done = cli(*args)
     assert done.returncode == 0, done.stderr
     assert "val mAP" in done.stdout and (out / "last.pt").is_file() and (out / "last.json").is_file()
     again = cli(*args)
     assert again.returncode == 2 and "--resume" in again.stderr and len(again.stderr.strip().splitlines()) == 1
-    built = home / "datasets" / f"mini-train-v{mini_train.MINI_TRAIN_VERSION}"
-    ev = cli("evaluate", str(built), "--checkpoint", str(out / "last.pt"), "--image-size", "64", "--quiet")
+    ev = cli("evaluate", str(val_dir), "--checkpoint", str(out / "last.pt"), "--image-size", "64", "--quiet")
     assert ev.returncode == 0, ev.stderr
     assert "gem-ft" in ev.stdout
-    missing = cli("evaluate", str(built), "--checkpoint", str(tmp_path / "nothing.pt"), "--quiet")
+    missing = cli("evaluate", str(val_dir), "--checkpoint", str(tmp_path / "nothing.pt"), "--quiet")
     assert missing.returncode == 2 and "no such file" in missing.stderr

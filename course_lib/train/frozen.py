@@ -25,8 +25,9 @@ CACHE_VERSION = 1
 class FrozenMaps:
     """Trunk maps of images, {(path, bbox): (C, H, W) tensor}, filled on demand and cached on disk.
 
-    One cache file per image set (keyed by the network's trunk, the image size and the files'
-    names, sizes and modification times), so a rerun reads instead of recomputing.
+    One cache file per image (keyed by the network's trunk, the image size, the file's name, size and
+    modification time and the crop box), so a rerun, or another subset of the same images, reads instead
+    of recomputing.
     """
 
     def __init__(self, net, max_side: int | None, cache: bool = True):
@@ -37,43 +38,41 @@ class FrozenMaps:
     def key(path, bbox=None) -> tuple:
         return (os.fspath(path), tuple(float(v) for v in bbox) if bbox is not None else None)
 
-    def _cache_file(self, items: list[tuple]) -> Path:
-        h = hashlib.sha256(json.dumps({"version": CACHE_VERSION, "backbone": self.net.backbone_name,
-                                       "train_from": self.net.train_from, "max_side": self.max_side}).encode())
-        for path, bbox in items:
-            st = os.stat(path)
-            h.update(f"{path}|{bbox}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-        return config.home_dir() / "trunk_maps" / f"{h.hexdigest()[:20]}.pt"
+    def _cache_file(self, item: tuple) -> Path:
+        path, bbox = item
+        settings = json.dumps({"version": CACHE_VERSION, "backbone": self.net.backbone_name,
+                               "train_from": self.net.train_from, "max_side": self.max_side})
+        folder = hashlib.sha256(settings.encode()).hexdigest()[:16]
+        st = os.stat(path)
+        name = hashlib.sha256(f"{path}|{bbox}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:24]
+        return config.home_dir() / "trunk_maps" / folder / f"{name}.pt"
 
     def add(self, paths, bboxes=None, progress: bool | str = False) -> None:
-        """Compute (or read from the cache) the maps of these images."""
+        """Compute (or read from the cache, one small file per image) the maps of these images."""
         bboxes = list(bboxes) if bboxes is not None else [None] * len(paths)
         items = list(dict.fromkeys(self.key(p, b) for p, b in zip(paths, bboxes)))
         todo = [k for k in items if k not in self.maps]
         if not todo:
             return
-        cache_file = self._cache_file(todo) if self.cache else None
-        if cache_file is not None and cache_file.exists():
-            try:
-                stored = torch.load(cache_file, map_location="cpu", weights_only=True)
-                if len(stored) == len(todo):
-                    self.maps.update(zip(todo, stored))
-                    return
-            except Exception:  # a damaged cache file is recomputed and rewritten
-                pass
         device = next(self.net.parameters()).device
-        computed = []
-        for path, bbox in tqdm(todo, desc=progress if isinstance(progress, str) else "trunk maps",
-                               disable=not progress, unit="img"):
+        for item in tqdm(todo, desc=progress if isinstance(progress, str) else "trunk maps",
+                         disable=not progress, unit="img"):
+            cache_file = self._cache_file(item) if self.cache else None
+            if cache_file is not None and cache_file.exists():
+                try:
+                    self.maps[item] = torch.load(cache_file, map_location="cpu", weights_only=True)
+                    continue
+                except Exception:  # noqa: BLE001 - a damaged entry (any reason) is recomputed and rewritten
+                    pass
+            path, bbox = item
             x = image_tensor(path, max_side=self.max_side, bbox=bbox)[None].to(device)
-            computed.append(self.net.trunk(x)[0].cpu())
-        self.maps.update(zip(todo, computed))
-        if cache_file is not None:
-            buffer = io.BytesIO()
-            torch.save(computed, buffer)
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write(cache_file) as f:
-                f.write(buffer.getvalue())
+            self.maps[item] = self.net.trunk(x)[0].cpu()
+            if cache_file is not None:
+                buffer = io.BytesIO()
+                torch.save(self.maps[item], buffer)
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_write(cache_file) as f:
+                    f.write(buffer.getvalue())
 
     def get(self, path, bbox=None) -> torch.Tensor:
         return self.maps[self.key(path, bbox)]

@@ -5,6 +5,7 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from .grids import as_rgb, no_ticks
 
@@ -38,6 +39,7 @@ def training_curves(histories: Mapping[str, list[dict]]):
     for ax, title in zip(axes, titles):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[3].legend(fontsize=8, loc="best")
     fig.tight_layout()
