@@ -39,13 +39,35 @@ WRONG_INLIERS = [not_implemented, crashes, lambda *a: None, lambda *a: "3", lamb
                  lambda h, s, t, th: homography_inliers(h, s, t, th * th).sum()]
 
 
-@pytest.mark.parametrize("check, reference", [(ranking.check_triplet_loss, triplet_hinge),
-                                               (ranking.check_aqe, average_query_expansion),
-                                               (ranking.check_homography_inliers,
-                                                lambda h, s, t, th: homography_inliers(h, s, t, th).sum())])
-def test_references_pass(check, reference):
-    result = check(reference)
+def my_triplet_loss(a, p, n, margin):
+    return torch.clamp(margin + ((a - p) ** 2).sum(1) - ((a - n) ** 2).sum(1), min=0)
+
+
+def my_aqe(db, queries, ranks, k):
+    expanded = queries + db[ranks[:k].T].sum(axis=1)
+    return expanded / np.linalg.norm(expanded, axis=1, keepdims=True)
+
+
+def my_inliers(h, source, target, threshold):
+    mapped = np.c_[source, np.ones(len(source))] @ h.T
+    return int((np.linalg.norm(mapped[:, :2] / mapped[:, 2:] - target, axis=1) < threshold).sum())
+
+
+@pytest.mark.parametrize("check, answer", [(ranking.check_triplet_loss, my_triplet_loss),
+                                           (ranking.check_aqe, my_aqe),
+                                           (ranking.check_homography_inliers, my_inliers)])
+def test_correct_answers_pass(check, answer):
+    result = check(answer)
     assert result.passed, result.message
+
+
+@pytest.mark.parametrize("check, library", [(ranking.check_triplet_loss, triplet_hinge),
+                                            (ranking.check_aqe, average_query_expansion),
+                                            (ranking.check_homography_inliers,
+                                             lambda h, s, t, th: homography_inliers(h, s, t, th).sum())])
+def test_the_library_answer_is_not_an_answer(check, library):
+    result = check(library)
+    assert not result.passed and "the library's own answer" in result.message
 
 
 @pytest.mark.parametrize("check, wrong", [(ranking.check_triplet_loss, w) for w in WRONG_TRIPLET]
