@@ -132,3 +132,22 @@ def test_region_search_returns_the_image_and_box_of_a_planted_object():
     assert [r[0] for r in results][:1] == [3] and len(results) == 3
     assert boxes.paired_iou([results[0][2]], [[0, 0, 256, 192]])[0] >= 0.5
     assert len({r[0] for r in results}) == 3
+
+
+def test_region_ranking_covers_every_image_and_located_share_counts_hits():
+    from types import SimpleNamespace
+
+    from course_lib.detection import region_search
+
+    generator = torch.Generator().manual_seed(2)
+    maps = {i: torch.rand(32, 12, 16, generator=generator) * 0.2 for i in range(4)}
+    for part, (row, col) in enumerate([(0, 0), (0, 7), (5, 0), (5, 7)]):
+        maps[1][2 * part:2 * part + 2, row, col] = 3.0
+    regions = region_search.build_region_index(maps.__getitem__, {i: (512, 384) for i in maps}, [0, 1, 2, 3])
+    query = np.zeros((1, 32), dtype=np.float32)
+    query[0, :8] = 1 / np.sqrt(8)
+    ranks, best = region_search.region_ranking(regions, query, n_database=5)
+    assert ranks.shape == (5, 1) and sorted(ranks[:, 0].tolist()) == [0, 1, 2, 3, 4] and ranks[0, 0] == 1
+    dataset = SimpleNamespace(positive_boxes=[{1: (0, 0, 256, 192), 2: (300, 200, 500, 380)}])
+    share, count = region_search.located_share(dataset, best)
+    assert count == 2 and share == pytest.approx(0.5)

@@ -70,3 +70,31 @@ def search_regions(regions: RegionIndex, query: np.ndarray, k: int | None = None
             if k is not None and len(results) == k:
                 break
     return results
+
+
+def region_ranking(regions: RegionIndex, queries: np.ndarray, n_database: int) -> tuple[np.ndarray, list[dict]]:
+    """Rank every database image for each query by its best region: ranks (n_database, n_queries) as the
+    evaluation expects, and per query {image id: best region's box}. Images without regions come last."""
+    ranks = np.zeros((n_database, len(queries)), dtype=np.int64)
+    best_boxes = []
+    for q, vector in enumerate(queries):
+        results = search_regions(regions, vector)
+        order = [i for i, _, _ in results]
+        missing = sorted(set(range(n_database)) - set(order))
+        ranks[:, q] = order + missing
+        best_boxes.append({i: box for i, _, box in results})
+    return ranks, best_boxes
+
+
+def located_share(dataset, best_boxes: list[dict], threshold: float = 0.5) -> tuple[float, int]:
+    """Share of (query, positive with a true box) whose best region has IoU >= threshold with it, and their number."""
+    from .boxes import paired_iou
+
+    found, truth = [], []
+    for q, boxes in enumerate(best_boxes):
+        for i, true_box in (dataset.positive_boxes[q] if dataset.positive_boxes else {}).items():
+            found.append(boxes[i])
+            truth.append(true_box)
+    if not found:
+        return float("nan"), 0
+    return float((paired_iou(found, truth) >= threshold).mean()), len(found)

@@ -139,7 +139,7 @@ def cost_bars(table, value: str, label: str, log: bool = True):
 
 
 def region_results(dataset, query: int, results: Sequence[tuple[int, float, Sequence[float]]], gnd=None, k: int = 6):
-    """The query crop, then the top-k (image, score, box) of a region search with the found box
+    """The query crop, then the top-k (image, score or rank, box) of a region search with the found box
     (and the true box where the dataset has one)."""
     fig, axes = plt.subplots(1, k + 1, figsize=(2.2 * (k + 1), 2.4))
     image_with_boxes(axes[0], dataset.queries[query], {"query": dataset.bboxes[query]} if dataset.bboxes[query] else {},
@@ -150,7 +150,8 @@ def region_results(dataset, query: int, results: Sequence[tuple[int, float, Sequ
         boxes = {"found": box}
         if i in truth:
             boxes = {"true": truth[i], **boxes}
-        image_with_boxes(ax, dataset.images[i], boxes, f"{score:.2f}" + (" positive" if i in positives else ""))
+        label = f"rank {score}" if isinstance(score, int) else f"{score:.2f}"
+        image_with_boxes(ax, dataset.images[i], boxes, label + (" positive" if i in positives else ""))
     fig.tight_layout()
     return fig
 
