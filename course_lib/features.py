@@ -7,6 +7,7 @@ determines them, so rerunning a notebook does not recompute them.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -23,11 +24,11 @@ from torchvision.transforms.functional import pil_to_tensor
 from tqdm.auto import tqdm
 
 from . import config
-from .files import save_npz
+from .files import save_npz, sha256_of
 from .images import image_size, load_image, shrunk_size
 from .pooling import POOLINGS, pool
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: images keyed by content, not size and time
 FC_DESCRIPTOR = "code"  # name of the descriptor read from a fully connected tap
 
 
@@ -200,12 +201,20 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _content_hash(path: str, status: tuple) -> str:
+    return sha256_of(path)
+
+
 def _fingerprint(paths) -> str:
-    """Hash of the image files' names, sizes and modification times."""
+    """Hash of the image files' names and contents, so an image edited in place gets a new key even
+    with its size and modification time kept (hashing is cheap next to a forward pass). Within one
+    process a file is read again only when its status (size, times, inode) changes."""
     h = hashlib.sha256()
     for p in paths:
         st = os.stat(p)
-        h.update(f"{os.fspath(p)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        status = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+        h.update(f"{os.fspath(p)}|{_content_hash(os.fspath(p), status)}\n".encode())
     return h.hexdigest()
 
 
@@ -280,5 +289,10 @@ def extract_descriptors(dataset, backbone, methods: Sequence[str] = ("mac", "spo
         for m in missing:
             db[m], queries[m] = new_db[m], new_q[m]
             if cache:
-                save_npz(_cache_file(dataset, keys[m], cache_dir), db=new_db[m], queries=new_q[m])
+                try:
+                    save_npz(_cache_file(dataset, keys[m], cache_dir), db=new_db[m], queries=new_q[m])
+                except OSError as err:  # the descriptors are computed: return them, only the cache is lost
+                    warnings.warn(f"descriptor cache not written ({err.filename or ''}: "
+                                  f"{err.strerror or type(err).__name__}); the next run computes again",
+                                  stacklevel=2)
     return Descriptors(db={m: db[m] for m in methods}, queries={m: queries[m] for m in methods})
