@@ -64,3 +64,22 @@ def test_search_missing_query_file(small_folder, capsys):
     folder, _, _ = small_folder
     assert main(["search", str(folder), "--query", str(folder / "nothing.jpg")]) == 2
     assert "nothing.jpg" in capsys.readouterr().err
+
+
+def test_evaluate_localize_needs_per_positive_boxes(small_folder, capsys):
+    folder, _, _ = small_folder
+    assert main(["evaluate", str(folder), "--pooling", "gem", "--image-size", "128", "--localize", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "gives no boxes of the object in its positives" in err and "\n" not in err
+
+
+def test_evaluate_localize_prints_located_share(small_folder, capsys, tmp_path):
+    folder, _, positives = small_folder
+    with_boxes = tmp_path / "data"
+    shutil.copytree(folder, with_boxes)
+    truth = json.loads((folder / "ground_truth.json").read_text())
+    truth["queries"][0]["boxes"] = {positives[0]: [0, 0, 100, 100]}
+    (with_boxes / "ground_truth.json").write_text(json.dumps(truth))
+    assert main(["evaluate", str(with_boxes), "--pooling", "gem", "--image-size", "128", "--localize", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "localization of the query in 1 positives" in out and "refine" in out

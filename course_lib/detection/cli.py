@@ -82,3 +82,19 @@ def cmd_search(args) -> int:
         figure.savefig(Path(args.show).expanduser(), dpi=100, bbox_inches="tight")
         print(f"figure: {args.show}")
     return 0
+
+
+def print_localization(dataset, backbone, max_side: int | None = 512) -> None:
+    """`evaluate --localize`: localize the query in every positive that has a true box (refinement on the
+    conv map, detection.localize) and print the mean IoU and the share located at IoU >= 0.5."""
+    from .evaluate import (
+        MapStore,
+        compare_localizers,
+        positive_pairs,
+        summarize_localizers,
+    )
+
+    pairs = positive_pairs(dataset)  # says in one line when the dataset gives no per-positive boxes
+    summary = summarize_localizers(compare_localizers(MapStore(dataset, backbone, max_side), pairs, ("refine",)))
+    print(f"\nlocalization of the query in {len(pairs)} positives with a true box (refinement on the conv map):")
+    print(summary.round(3).to_string())
