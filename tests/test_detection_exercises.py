@@ -22,8 +22,9 @@ def iou_right(a, b):
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.clip(rb - lt, 0, None).prod(-1)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None] - inter)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / (area_a[:, None] + area_b[None] - inter)
 
 
 def anchors_right(center, scales, ratios):
@@ -68,8 +69,8 @@ WRONG = {
             lambda a, b: iou_right(a, b) * np.nan, lambda a, b: "iou", lambda a, b: 1 / 0,
             lambda a, b: np.clip(iou_right(a, b), 0.01, 1), lambda a, b: boxes.box_iou(a, b),
             lambda a, b: ops.box_iou(torch.tensor(a), torch.tensor(b)),
-            lambda a, b: (lambda lt, rb: ((rb - lt).prod(-1)) / 100)(np.maximum(a[:, None, :2], b[None, :, :2]),
-                                                                     np.minimum(a[:, None, 2:], b[None, :, 2:]))],
+            lambda a, b: (np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2])
+                          ).prod(-1) / 100],   # intersection without clipping, not divided by the union
     "anchors": [lambda c, s, r: anchors_right(c, s, [1 / x for x in r]), lambda c, s, r: anchors_right(c, s, r)[:, :2],
                 lambda c, s, r: boxes.anchors_at(c, s, r), lambda c, s, r: anchors_right(c, s, r) + 1,
                 lambda c, s, r: anchors_right(c, s, r).tolist()[:1]],
