@@ -67,7 +67,10 @@ def train_pq(x: np.ndarray, n_subspaces: int, n_bits: int = 8, iterations: int =
                          f"use n_bits <= {int(np.log2(max(parts.shape[1], 1)))} or more vectors")
     codebooks = []
     for m, part in enumerate(parts):
-        kmeans = faiss.Kmeans(part.shape[1], k, niter=iterations, seed=seed + m, verbose=False)
+        # min_points_per_centroid=1: only silences faiss's warning about few points per centroid (it goes to
+        # the process's stderr and would differ between runs of a notebook); the clustering is the same.
+        kmeans = faiss.Kmeans(part.shape[1], k, niter=iterations, seed=seed + m, verbose=False,
+                              min_points_per_centroid=1)
         kmeans.train(np.ascontiguousarray(part))
         codebooks.append(kmeans.centroids)
     return ProductQuantizer(np.stack(codebooks).astype(np.float32))
