@@ -52,16 +52,32 @@ def score_ranking(dataset, ranks) -> dict:
     return result
 
 
-def evaluate_descriptors(dataset, descriptors, prefix: str = "") -> list[dict]:
+def evaluate_descriptors(dataset, descriptors, prefix: str = "", rerank=None, search=None) -> list[dict]:
     """Rank with faiss and score every method in `descriptors` (a features.Descriptors).
 
     One row per method; its "method" is the method name, after `prefix` (e.g. "alexnet ") so
-    that rows of several backbones can share one table.
+    that rows of several backbones can share one table. rerank: post-processing steps after the
+    search (a `rerank` pipeline string such as "aqe:k=2,dba:k=2" or its parsed steps); the rows
+    then also say which ("rerank"). search: (db, queries) -> (ranks, info) in place of exact search,
+    e.g. `functools.partial(index.zoo.ranked_search, factory="IVF64,PQ16")`; its info joins the row.
     """
+    if rerank is not None:
+        from .rerank import apply_pipeline, format_pipeline, parse_pipeline
+
+        rerank = parse_pipeline(rerank) if isinstance(rerank, str) else list(rerank)
     rows = []
     for method in descriptors.methods:
-        ranks = rank_database(descriptors.db[method], descriptors.queries[method])
-        rows.append({"method": prefix + method, **score_ranking(dataset, ranks)})
+        row = {"method": prefix + method}
+        if search is None:
+            ranks = rank_database(descriptors.db[method], descriptors.queries[method])
+        else:
+            ranks, info = search(descriptors.db[method], descriptors.queries[method])
+            row.update(info)
+        if rerank:
+            ranks = apply_pipeline(rerank, descriptors.db[method], descriptors.queries[method], ranks,
+                                   dataset=dataset).ranks
+            row["rerank"] = format_pipeline(rerank)
+        rows.append({**row, **score_ranking(dataset, ranks)})
     return rows
 
 
@@ -100,14 +116,16 @@ def results_table(rows: list[dict]) -> pd.DataFrame:
 
 
 def run(dataset, backbone, methods: Sequence[str], max_side: int | None = 512, scales=(1.0,),
-        tap: str | None = None, progress: bool = True, prefix: str = "", batch_size: int | None = None) -> list[dict]:
+        tap: str | None = None, progress: bool = True, prefix: str = "", batch_size: int | None = None,
+        rerank=None) -> list[dict]:
     """Extract (or read cached) descriptors, rank, score: the whole experiment. `prefix` names the
-    rows of another backbone apart ("alexnet fc6")."""
+    rows of another backbone apart ("alexnet fc6"); `rerank` post-processes each ranking (see
+    `evaluate_descriptors`)."""
     from .features import extract_descriptors
 
     descriptors = extract_descriptors(dataset, backbone, methods=methods, max_side=max_side, scales=scales,
                                       tap=tap, progress=progress, batch_size=batch_size)
-    return evaluate_descriptors(dataset, descriptors, prefix=prefix)
+    return evaluate_descriptors(dataset, descriptors, prefix=prefix, rerank=rerank)
 
 
 def headline_score(row: dict) -> tuple[str, float]:
@@ -175,3 +193,94 @@ def save_results(table: pd.DataFrame, name: str) -> Path:
     with atomic_write(path) as f:
         f.write(table.to_csv().encode("utf-8"))
     return path
+
+
+def confidence_table(rows: list[dict], confidence: float = 0.95) -> pd.DataFrame:
+    """mAP of each method (percent) with its bootstrap confidence interval over the queries.
+
+    With a few dozen queries an mAP moves by several points when other queries are drawn;
+    methods whose intervals overlap widely are not yet told apart (compare them pairwise with
+    `evaluation.paired_difference`).
+    """
+    records = []
+    for row in rows:
+        mean, low, high = evaluation.bootstrap_ci(row["per_query_ap"], confidence=confidence)
+        records.append({"method": row["method"], "mAP %": round(100 * mean, 1), "low": round(100 * low, 1),
+                        "high": round(100 * high, 1), "queries": len(row["per_query_ap"])})
+    return pd.DataFrame(records).set_index("method")
+
+
+def append_log(path: str | Path, record: dict) -> None:
+    """Add one run to an experiment log: a JSON Lines file, one run per line, never rewritten."""
+    import json
+
+    from .files import json_safe
+
+    line = json.dumps(json_safe(record), allow_nan=False, sort_keys=True)
+    with open(Path(path).expanduser(), "a", encoding="utf-8") as log:
+        log.write(line + "\n")
+
+
+def interval_table(dataset, descriptors, methods: Sequence[str] | None = None, confidence: float = 0.95
+                   ) -> pd.DataFrame:
+    """mAP in percent with its bootstrap interval over queries (`evaluation.bootstrap_ci`), per method
+    and level: columns "map_easy", "map_easy_low", "map_easy_high", ... (revisited) or "map", ....
+
+    With a few dozen queries an mAP is uncertain by several points; this table says by how much.
+    Queries without positives at a level (no hard positives, say) are left out of that level.
+    """
+    import numpy as np
+
+    levels = ("easy", "medium", "hard") if dataset.protocol == "revisited" else ("medium",)
+    table = {}
+    for method in methods or descriptors.methods:
+        ranks = rank_database(descriptors.db[method], descriptors.queries[method])
+        row = {}
+        for level in levels:
+            aps = evaluation.compute_map(ranks, ground_truth(dataset, level), kappas=())[1]
+            mean, low, high = evaluation.bootstrap_ci(aps[~np.isnan(aps)], confidence)
+            name = f"map_{level}" if dataset.protocol == "revisited" else "map"
+            row.update({name: 100 * mean, f"{name}_low": 100 * low, f"{name}_high": 100 * high})
+        table[method] = row
+    result = pd.DataFrame.from_dict(table, orient="index").round(1) + 0.0  # no -0.0
+    result.index.name = "method"
+    return result
+
+
+def paired_table(rows: list[dict], pairs: Sequence[tuple[str, str]], confidence: float = 0.95) -> pd.DataFrame:
+    """Method A against method B on the same queries (Medium AP of `evaluate_descriptors` rows): the mean
+    per-query difference A - B in AP points with its paired bootstrap interval, the queries each side
+    wins, and "real" when the interval excludes 0 (`evaluation.paired_difference`)."""
+    per_query = per_query_table(rows, decimals=None)
+    table = {}
+    for a, b in pairs:
+        result = evaluation.paired_difference(per_query[a], per_query[b], confidence)
+        table[f"{a} - {b}"] = {"difference": 100 * result["difference"], "low": 100 * result["low"],
+                               "high": 100 * result["high"], "A wins": result["wins"], "B wins": result["losses"],
+                               "real": result["real"]}
+    result = pd.DataFrame.from_dict(table, orient="index").round({"difference": 1, "low": 1, "high": 1})
+    result[["difference", "low", "high"]] += 0.0  # -0.0 after rounding prints as 0.0
+    result.index.name = "A - B"
+    return result
+
+
+def run_reduced(dataset, learn_dataset, backbone, methods: Sequence[str], dims: int | None = None,
+                whiten: bool = False, power: float = 1.0, index: str | None = None, nprobe: int | None = None,
+                max_side: int | None = 512, scales=(1.0,), progress: bool = True) -> list[dict]:
+    """`run` with a PCA (or PCA-whitening) learned on `learn_dataset` and an optional faiss index
+    (factory string): rows gain "dims", "index", "bytes_per_vector", "ms_per_query"."""
+    from functools import partial
+
+    from .features import cache_key, extract_descriptors, resolve_method
+    from .index.zoo import ranked_search
+    from .transforms import reduce_descriptors
+
+    descriptors = extract_descriptors(dataset, backbone, methods=methods, max_side=max_side, scales=scales,
+                                      progress=progress)
+    if dims is not None or whiten:
+        learn = extract_descriptors(learn_dataset, backbone, methods=methods, max_side=max_side, scales=scales,
+                                    progress=progress)
+        keys = {m: cache_key(learn_dataset, backbone.name, resolve_method(m, backbone)[1],
+                             resolve_method(m, backbone)[0], max_side, scales) for m in methods}
+        descriptors = reduce_descriptors(descriptors, learn, dims, whiten, power, learn_keys=keys)
+    return evaluate_descriptors(dataset, descriptors, search=partial(ranked_search, factory=index, nprobe=nprobe))

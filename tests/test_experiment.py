@@ -49,3 +49,31 @@ def test_ukbench_score_is_reported():
     # Query i's top 4: itself then 0..3 in order: group members among them, e.g. query 0: 0,1,2,3 -> 4.
     assert got["ukbench_score"] == pytest.approx(evaluation.ukbench_score(ranks))
     assert 0 < got["ukbench_score"] <= 4
+
+
+def test_interval_table_and_paired_table_bracket_the_scores():
+    from types import SimpleNamespace
+
+    from course_lib.experiment import evaluate_descriptors, interval_table, paired_table
+
+    rng = np.random.default_rng(0)
+    n_db, n_q = 40, 12
+    gnd = [{"easy": [int(q), int(q) + 12], "hard": [int(q) + 24], "junk": []} for q in range(n_q)]
+    ds = _dataset("revisited", gnd, n_db)
+    db = rng.normal(size=(n_db, 8)).astype("float32")
+    good = db[:n_q] + 0.1 * rng.normal(size=(n_q, 8)).astype("float32")
+    noisy = db[:n_q] + 2.0 * rng.normal(size=(n_q, 8)).astype("float32")
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    desc = SimpleNamespace(methods=["good", "noisy"], db={"good": unit(db), "noisy": unit(db)},
+                           queries={"good": unit(good), "noisy": unit(noisy)})
+    table = interval_table(ds, desc)
+    rows = {r["method"]: r for r in evaluate_descriptors(ds, desc)}
+    for method in ("good", "noisy"):
+        assert table.loc[method, "map_medium"] == pytest.approx(100 * rows[method]["map_medium"], abs=0.06)
+        for level in ("easy", "medium", "hard"):
+            assert table.loc[method, f"map_{level}_low"] <= table.loc[method, f"map_{level}"] <= \
+                table.loc[method, f"map_{level}_high"]
+    paired = paired_table(list(rows.values()), [("good", "noisy")])
+    line = paired.loc["good - noisy"]
+    assert line["low"] <= line["difference"] <= line["high"] and line["A wins"] + line["B wins"] <= n_q
+    assert bool(line["real"]) == (line["low"] > 0 or line["high"] < 0)

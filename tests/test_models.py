@@ -126,3 +126,22 @@ def test_torchvision_architectures_with_cached_weights(tmp_path, monkeypatch):
     assert out["fc6"].shape == (1, 4096) and out["fc7"].shape == (1, 4096) and out["fc8"].shape == (1, 1000)
     assert (out["fc6"] >= 0).all() and (out["fc7"] >= 0).all()  # read after their ReLU
     assert [n for n in alex.taps if alex.taps[n].kind == "conv"] == [f"conv{i}" for i in range(1, 6)]
+
+
+def test_expanded_taps_are_non_negative_and_the_split_changes_nothing(lite0):
+    """blocksN are linear bottlenecks (signed); blocksN_expanded, the next group's 1x1 expansion + ReLU6 at
+    the same resolution, are what MAC/SPoC/GeM expect. Splitting a block there leaves the network's output as it was."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    x = torch.rand(1, 3, 160, 224, generator=torch.Generator().manual_seed(0))
+    out = lite0(x, ("blocks3", "blocks3_expanded", "blocks4", "blocks4_expanded", "blocks5", "logits"))
+    for name in ("blocks3", "blocks4", "blocks5"):
+        assert (out[name] < 0).float().mean() > 0.2, name  # signed
+    for name, channels in (("blocks3_expanded", 240), ("blocks4_expanded", 672)):
+        assert out[name].shape[1] == channels and (out[name] >= 0).all() and (out[name] <= 6).all()
+        assert out[name].shape[-2:] == out[name.replace("_expanded", "")].shape[-2:]
+    net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    net.load_state_dict(torch.load(models.backbones.lite0_weights_file(), map_location="cpu", weights_only=True))
+    with torch.no_grad():
+        reference = net.eval()(lite0.normalize(x))
+    torch.testing.assert_close(out["logits"], reference, rtol=0, atol=1e-5)

@@ -36,6 +36,9 @@ class RetrievalDataset:
     protocol: how to evaluate it (one of PROTOCOLS).
     query_ids: for datasets whose queries are database images (Holidays,
              UKBench), the database id of each query; otherwise None.
+    positive_boxes: per query, {database id: (x1, y1, x2, y2)} boxing the query's object in
+             that positive image (pixels of the image file), for the positives that have one;
+             None when the dataset gives no such boxes.
     """
 
     name: str
@@ -48,6 +51,7 @@ class RetrievalDataset:
     query_ids: list[int] | None = None
     citation: str = ""
     extra: dict = field(default_factory=dict)
+    positive_boxes: list[dict[int, tuple[float, float, float, float]]] | None = None
 
     def __len__(self) -> int:
         return len(self.images)

@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import re
+import stat
 from pathlib import Path, PurePosixPath
 
 from .base import IMAGE_EXTENSIONS, PROTOCOLS, DatasetFormatError, RetrievalDataset
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 # Custom folders: images/, optional queries/, ground_truth.json
 # --------------------------------------------------------------------------------------------------
 
-_QUERY_KEYS = ("query", "name", "bbox", "positives", "easy", "hard", "junk")
+_QUERY_KEYS = ("query", "name", "bbox", "positives", "easy", "hard", "junk", "boxes")
 
 
 def _list_images(folder: Path, under: Path) -> list[str]:
@@ -26,8 +27,21 @@ def _list_images(folder: Path, under: Path) -> list[str]:
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for file_name in files:
             if not file_name.startswith(".") and file_name.lower().endswith(IMAGE_EXTENSIONS):
-                found.append(PurePosixPath(Path(current, file_name).relative_to(folder)).as_posix())
+                path = Path(current, file_name)
+                relative = PurePosixPath(path.relative_to(folder)).as_posix()
+                if _regular_file(path):
+                    found.append(relative)
+                else:  # a FIFO would block the decoder, a device never ends, a broken link has no image
+                    log.warning("%s: skipped %s: not a regular file (a pipe, device, broken link or link loop)",
+                                folder, relative)
     return sorted(found)
+
+
+def _regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:  # missing target, link loop, no permission
+        return False
 
 
 class _GroundTruthReader:
@@ -90,6 +104,26 @@ class _GroundTruthReader:
             self.fail(where, f"{json.dumps(value)} lies outside the {width}x{height} image {rel}")
         return (x1, y1, x2, y2)
 
+    def positive_boxes(self, value, where: str, positives: set[int]) -> dict[int, tuple]:
+        """The optional {"images/x.jpg": [x1, y1, x2, y2]} of a query: its object in each positive listed."""
+        if not isinstance(value, dict):
+            self.fail(where, f"expected an object mapping positive images to [x1, y1, x2, y2], got {json.dumps(value)}")
+        from ..images import ImageLoadError, image_size
+
+        boxes = {}
+        for path, box in value.items():
+            image_id = self.database_id(path, f"{where}[{json.dumps(path)}]")
+            if image_id not in positives:
+                self.fail(f"{where}[{json.dumps(path)}]", f"{path!r} is not a positive of this query")
+            try:
+                size = image_size(self.folder / path)
+            except ImageLoadError as err:
+                self.fail(f"{where}[{json.dumps(path)}]", str(err))
+            boxes[image_id] = self.bbox(box, f"{where}[{json.dumps(path)}]", path, size)
+            if boxes[image_id] is None:
+                self.fail(f"{where}[{json.dumps(path)}]", "expected [x1, y1, x2, y2], got null")
+        return boxes
+
     def id_list(self, entry: dict, key: str, where: str) -> list[int]:
         values = entry.get(key, [])
         if not isinstance(values, list):
@@ -109,7 +143,8 @@ def load_folder(folder: str | os.PathLike, name: str | None = None, protocol: st
 
     ground_truth.json: {"queries": [{"query": "queries/a.jpg", "bbox": [x1, y1, x2, y2],
     "positives": ["images/b.jpg", ...], "junk": [...]}, ...]}, paths relative to the
-    folder; "bbox", "junk" and "name" (a label for the query) are optional. "easy"/"hard"
+    folder; "bbox", "junk", "name" (a label for the query) and "boxes" ({"images/b.jpg":
+    [x1, y1, x2, y2], ...}: the object in some of its positives) are optional. "easy"/"hard"
     lists instead of "positives" select the revisited protocol. A query may be a
     database image (images/...): then it is left out of its own results, as in
     Holidays. Every problem raises DatasetFormatError naming the file, the JSON
@@ -133,13 +168,15 @@ def load_folder(folder: str | os.PathLike, name: str | None = None, protocol: st
             f"{gt_path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
     except UnicodeDecodeError:
         raise DatasetFormatError(f"{gt_path}: not UTF-8 text") from None
+    except RecursionError:  # the parser recurses per level: bounded by Python's stack, a clear limit
+        raise DatasetFormatError(f"{gt_path}: JSON nested too deeply (ground truth needs three levels)") from None
     if not isinstance(data, dict) or not isinstance(data.get("queries"), list):
         raise DatasetFormatError(f"{gt_path}: expected an object with a \"queries\" list at the top level")
     if not data["queries"]:
         raise DatasetFormatError(f"{gt_path}: \"queries\" is empty")
 
     reader = _GroundTruthReader(folder, gt_path, database)
-    queries, query_names, bboxes, gnd, query_ids = [], [], [], [], []
+    queries, query_names, bboxes, gnd, query_ids, positive_boxes = [], [], [], [], [], []
     style = None  # "positives" or "easy/hard", fixed by the first query
     query_in_database = None
     seen: dict[tuple, int] = {}
@@ -202,6 +239,8 @@ def load_folder(folder: str | os.PathLike, name: str | None = None, protocol: st
         query_names.append(label)
         bboxes.append(box)
         gnd.append({"easy": easy, "hard": hard, "junk": lists["junk"]})
+        positive_boxes.append(reader.positive_boxes(entry["boxes"], f"{where}.boxes", set(easy) | set(hard))
+                              if "boxes" in entry else {})
 
     if (folder / "queries").is_dir():
         used = {Path(p).resolve() for p in queries}
@@ -218,4 +257,5 @@ def load_folder(folder: str | os.PathLike, name: str | None = None, protocol: st
         protocol=protocol or ("revisited" if style == "easy/hard" else "custom"),
         query_ids=query_ids if query_in_database else None,
         citation=citation if isinstance(citation, str) else "",
-        extra={"ground_truth": str(gt_path), "query_names": query_names})
+        extra={"ground_truth": str(gt_path), "query_names": query_names},
+        positive_boxes=positive_boxes if any(positive_boxes) else None)

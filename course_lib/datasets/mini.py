@@ -45,6 +45,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -55,7 +56,12 @@ from PIL import Image, ImageFilter
 
 from ..images import load_image
 
-MINI_VERSION = 2
+try:
+    import fcntl
+except ImportError:  # Windows: stale build folders are recognised by age only
+    fcntl = None
+
+MINI_VERSION = 3   # 3: ground truth gains the object's box in every positive view (same images)
 MAX_SIDE = 640          # longer side of every image written
 MIN_SIDE = 160          # smallest longer side of a database view
 MAX_UPSAMPLING = 3.0    # views enlarge source pixels about this much at most
@@ -370,6 +376,17 @@ def visibility(view: View, box: Box, query_box_size: tuple[float, float], sample
     area = _polygon_area(corners)
     scale = math.sqrt(area / (query_box_size[0] * query_box_size[1]))
     return Visibility(visible, scale, visible * area / (w * ht))
+
+
+def box_in_view(view: View, box: Box) -> list[float]:
+    """The object's box (on the view's photo) as seen in the view: the bounding box of its warped
+    corners, cut to the view, (x1, y1, x2, y2) in view pixels rounded to 0.1 (occluders ignored)."""
+    x1, y1, x2, y2 = box
+    corners = apply_homography(view.photo_to_view(), np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]],
+                                                              dtype=np.float64))
+    lo = np.clip(corners.min(axis=0), 0, view.size)
+    hi = np.clip(corners.max(axis=0), 0, view.size)
+    return [round(float(v), 1) for v in (*lo, *hi)]
 
 
 def _polygon_area(points: np.ndarray) -> float:
@@ -713,7 +730,7 @@ def build_mini(target: str | Path, seed: int = 0) -> Path:
     """Build the mini benchmark into the folder `target` (created) and return it.
 
     Writes images/ (database JPEGs), queries/ (query JPEGs), ground_truth.json
-    (easy/hard/junk per query, query boxes, sources), views.json (how each database
+    (easy/hard/junk per query, query boxes, the object's box in every positive view, sources), views.json (how each database
     image was made), SOURCES.md (origins and licenses) and build_info.json. The
     folder appears complete or not at all: it is built next to `target` and renamed.
     An existing complete build of the same version and seed is returned as is; any
@@ -726,10 +743,13 @@ def build_mini(target: str | Path, seed: int = 0) -> Path:
         raise MiniBuildError(f"{target} exists and is not a mini version {MINI_VERSION} build with seed "
                              f"{seed}; remove it or choose another folder")
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_builds(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     staging.chmod(0o755)  # mkdtemp makes it private to the user; the benchmark is not secret
+    lock = _hold_build_lock(staging)
     try:
         _write_benchmark(staging, seed)
+        (staging / BUILD_LOCK).unlink()
         try:
             os.rename(staging, target)
         except OSError:
@@ -741,7 +761,42 @@ def build_mini(target: str | Path, seed: int = 0) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        lock.close()
     return target
+
+
+BUILD_LOCK = ".building.lock"  # held (flock) by the process building; a killed build releases it
+STALE_UNLOCKED_SECONDS = 600   # a build folder without a lock file counts as stale after this long
+
+
+def _hold_build_lock(staging: Path):
+    lock = open(staging / BUILD_LOCK, "wb")
+    if fcntl is not None:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return lock
+
+
+def remove_stale_builds(target: str | Path) -> list[Path]:
+    """Delete the `.<target>.building-*` folders that builds killed mid-way left beside `target`; a build
+    still running holds its lock and is left alone. Returns the folders removed."""
+    target = Path(target)
+    removed = []
+    for folder in target.parent.glob(f".{target.name}.building-*"):
+        try:
+            if fcntl is not None and (folder / BUILD_LOCK).exists():
+                with open(folder / BUILD_LOCK, "rb") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its builder runs
+            elif time.time() - folder.stat().st_mtime < STALE_UNLOCKED_SECONDS:
+                continue  # made by an older version or without flock, or just being renamed into place
+        except OSError:  # BlockingIOError: a build in progress; others: gone meanwhile, unreadable
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    if removed:
+        warnings.warn(f"removed {len(removed)} unfinished mini build(s) left by an interrupted run "
+                      f"in {target.parent}", stacklevel=3)
+    return removed
 
 
 def _is_complete_build(folder: Path, seed: int) -> bool:
@@ -781,6 +836,7 @@ def _write_benchmark(folder: Path, seed: int) -> None:
                 min(size[0], math.ceil(x2 * scale)), min(size[1], math.ceil(y2 * scale))]
         query_box_size = ((x2 - x1) * scale, (y2 - y1) * scale)
         levels: dict[str, list[str]] = {"easy": [], "hard": [], "junk": []}
+        boxes: dict[str, list[float]] = {}
         for view, name in zip(views, names):
             box = obj.boxes.get(view.photo)
             if box is None:
@@ -788,8 +844,11 @@ def _write_benchmark(folder: Path, seed: int) -> None:
             level = label(view, visibility(view, box, query_box_size))
             if level is not None:
                 levels[level].append(name)
+            if level in ("easy", "hard"):
+                boxes[name] = box_in_view(view, box)
         queries.append({"query": query_name, "name": obj.name, "bbox": bbox,
-                        **{level: sorted(paths) for level, paths in levels.items()}})
+                        **{level: sorted(paths) for level, paths in levels.items()},
+                        "boxes": dict(sorted(boxes.items()))})
 
     used = {view.photo for view in views} | {v.occluder.photo for v in views if v.occluder} | \
         {obj.query_photo for obj in OBJECTS}
@@ -862,3 +921,10 @@ def sources_markdown(sources: list[SourcePhoto] | tuple[SourcePhoto, ...] = SOUR
     lines += ["", "CC BY 2.0: https://creativecommons.org/licenses/by/2.0/ ; "
               "CC0 1.0: https://creativecommons.org/publicdomain/zero/1.0/", ""]
     return "\n".join(lines)
+
+
+# Public names for the training-set builder (datasets/mini_train.py), which makes its views the same way.
+ObjectOnPhoto = _Target
+mild_lighting = _mild_lighting
+jpeg_bytes = _jpeg_bytes
+view_size = _view_size

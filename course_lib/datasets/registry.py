@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import config
-from . import mini
+from . import mini, mini_train
 from .base import DatasetFormatError, DatasetNotAvailable, RetrievalDataset
 from ..files import sha256_of
 from .download import (ArchiveError, ChecksumMismatch, DownloadError, TrustStore, UnsafeArchiveError, check_file,
@@ -30,6 +30,7 @@ TRUST_FILE = "trusted_sha256.json"  # trust-on-first-use record, at the top of t
 # Sizes as stated by the publishers (dataset pages and papers cited in each manifest).
 DATASETS: dict[str, str] = {
     "mini": "embedded offline benchmark made from photographs shipped inside pip packages",
+    "mini-train": "offline training set (notebook 02): views of objects on other pip photos than mini's",
     "roxford5k": "Revisited Oxford: 4993 images, 70 queries, Easy/Medium/Hard (Radenovic et al., CVPR 2018)",
     "rparis6k": "Revisited Paris: 6322 images, 70 queries, Easy/Medium/Hard (Radenovic et al., CVPR 2018)",
     "oxford5k": "Oxford Buildings: 5062 images, 55 queries (Philbin et al., CVPR 2007)",
@@ -65,6 +66,9 @@ def load_dataset(name_or_path: str | os.PathLike, download: bool = True, root: s
     if isinstance(name_or_path, str) and key.lower() in DATASETS:
         if key.lower() == "mini":
             return _load_mini(cache)
+        if key.lower() == "mini-train":
+            folder = cache / f"mini-train-v{mini_train.MINI_TRAIN_VERSION}"
+            return mini_train.load_mini_train(mini_train.build_mini_train(folder))
         return _load_registered(load_manifest(key.lower()), cache, download, progress)
     path = Path(key).expanduser()
     if path.is_dir():
@@ -124,6 +128,8 @@ def is_available(name: str, root: str | os.PathLike | None = None) -> bool:
     cache = Path(root).expanduser() if root is not None else config.datasets_dir()
     if name == "mini":
         return (cache / f"mini-v{mini.MINI_VERSION}" / "build_info.json").is_file()
+    if name == "mini-train":
+        return (cache / f"mini-train-v{mini_train.MINI_TRAIN_VERSION}" / "build_info.json").is_file()
     spec = load_manifest(name)
     return all(_file_ready(entry, cache) for entry in spec["files"])
 
@@ -137,7 +143,7 @@ def describe_registry(root: str | os.PathLike | None = None) -> str:
             here = is_available(name, cache)
         except DatasetNotAvailable:
             here = False
-        status = ("built" if here else "built on first use") if name == "mini" else (
+        status = ("built" if here else "built on first use") if name in ("mini", "mini-train") else (
             "here" if here else "downloads on first use")
         lines.append(f"  {name:<10} {status:<22} {summary}")
     return "\n".join(lines)

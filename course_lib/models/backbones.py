@@ -158,16 +158,25 @@ def _efficientnet_lite0() -> Backbone:
     stem = nn.Sequential(net._conv_stem, net._bn0, act)
     stages: list[tuple[str, nn.Module]] = [("stem", stem)]
     taps = {"stem": TapInfo("conv", net._bn0.num_features)}
-    # Group the MBConv blocks by the resolution they produce, like the usual "stages".
+    # Group the MBConv blocks by the resolution they produce, like the usual "stages". A group's
+    # output ("blocksN") is a linear bottleneck: signed, no activation. "blocksN_expanded" is the
+    # first step of the next group, still at blocksN's resolution: the 1x1 expansion (x6) + BN +
+    # ReLU6, non-negative like the maps that MAC, SPoC and GeM were designed for.
     group, group_idx = [], 1
     for i, block in enumerate(net._blocks):
+        starts_group = i > 0 and not group
+        if starts_group and block._block_args.expand_ratio != 1:
+            expansion = nn.Sequential(block._expand_conv, block._bn0, act)
+            stages.append((f"blocks{group_idx - 1}_expanded", expansion))
+            taps[f"blocks{group_idx - 1}_expanded"] = TapInfo("conv", block._bn0.num_features)
+            block = _AfterExpansion(block)
         group.append(block)
         is_last = i == len(net._blocks) - 1
         next_stride = 1 if is_last else _max_stride(net._blocks[i + 1]._block_args.stride)
         if is_last or next_stride > 1:
             name = f"blocks{group_idx}"
             stages.append((name, _BlockGroup(group)))
-            taps[name] = TapInfo("conv", block._block_args.output_filters)
+            taps[name] = TapInfo("conv", net._blocks[i]._block_args.output_filters)
             group, group_idx = [], group_idx + 1
     stages.append(("head", nn.Sequential(net._conv_head, net._bn1, act)))
     taps["head"] = TapInfo("conv", net._bn1.num_features)
@@ -181,6 +190,23 @@ def _efficientnet_lite0() -> Backbone:
 
 def _max_stride(stride) -> int:
     return max(stride) if isinstance(stride, (list, tuple)) else int(stride)
+
+
+class _AfterExpansion(nn.Module):
+    """The rest of an MBConv block whose expansion ran as its own stage: depthwise conv, BN, ReLU6,
+    projection, BN. Only used for the first block of a group (stride 2, no skip connection)."""
+
+    def __init__(self, block):
+        super().__init__()
+        if block._block_args.id_skip and _max_stride(block._block_args.stride) == 1 and \
+                block._block_args.input_filters == block._block_args.output_filters:
+            raise ValueError("a block with a skip connection cannot be split after its expansion")
+        self.block = block
+
+    def forward(self, x):
+        b = self.block
+        x = b._swish(b._bn1(b._depthwise_conv(x)))
+        return b._bn2(b._project_conv(x))
 
 
 class _BlockGroup(nn.Module):
