@@ -314,7 +314,7 @@ def test_registry_lists_every_dataset_and_what_is_here(server, tmp_path):
 
 
 def test_unknown_name_lists_the_choices(tmp_path):
-    with pytest.raises(ValueError, match="unknown dataset 'roxford': choose one of mini, roxford5k"):
+    with pytest.raises(ValueError, match="unknown dataset 'roxford': choose one of mini, mini-train, roxford5k"):
         load_dataset("roxford", root=tmp_path)
     (tmp_path / "a.txt").write_text("x")
     with pytest.raises(ValueError, match="is a file"):

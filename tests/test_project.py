@@ -68,7 +68,7 @@ def test_the_project_notebook_runs(project):
             del os.environ["COURSE_LIB_HOME"]
         else:
             os.environ["COURSE_LIB_HOME"] = previous
-    table = next(o["data"]["text/plain"] for o in notebook.cells[3].outputs if "text/plain" in o.get("data", {}))
+    table = next(o["data"]["text/plain"] for o in notebook.cells[3].outputs if o["output_type"] == "execute_result")
     assert all(method in table for method in ("mac", "spoc", "gem", "rmac")) and "low" in table and "high" in table
     pictures = [o for o in notebook.cells[5].outputs if {"image/jpeg", "image/png"} & set(o.get("data", {}))]
     assert len(pictures) == 1, "the results grid is drawn"

@@ -813,8 +813,11 @@ def test_declared_at_in_the_documented_format_is_read(tmp_path, course, written,
 
 def peak_rss_of_ics_export(target: Path) -> tuple[int, int, str]:
     """(exit status, peak resident memory in KiB, stderr) of `schedule --ics target` in a child process."""
-    code = ("import resource, sys\nfrom course_lib.schedule.cli import main\nstatus = main(['--ics', sys.argv[1]])\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(status)")
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork and exec, so a child of a large pytest
+    # process would report its parent's peak; VmHWM belongs to the child's own address space.
+    code = ("import re, sys\nfrom course_lib.schedule.cli import main\nstatus = main(['--ics', sys.argv[1]])\n"
+            "status_text = open('/proc/self/status').read()\n"
+            "print(re.search(r'VmHWM:\\s+(\\d+) kB', status_text).group(1))\nsys.exit(status)")
     r = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, timeout=120)
     return r.returncode, int(r.stdout.strip().splitlines()[-1]), r.stderr
 
