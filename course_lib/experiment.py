@@ -195,21 +195,6 @@ def save_results(table: pd.DataFrame, name: str) -> Path:
     return path
 
 
-def confidence_table(rows: list[dict], confidence: float = 0.95) -> pd.DataFrame:
-    """mAP of each method (percent) with its bootstrap confidence interval over the queries.
-
-    With a few dozen queries an mAP moves by several points when other queries are drawn;
-    methods whose intervals overlap widely are not yet told apart (compare them pairwise with
-    `evaluation.paired_difference`).
-    """
-    records = []
-    for row in rows:
-        mean, low, high = evaluation.bootstrap_ci(row["per_query_ap"], confidence=confidence)
-        records.append({"method": row["method"], "mAP %": round(100 * mean, 1), "low": round(100 * low, 1),
-                        "high": round(100 * high, 1), "queries": len(row["per_query_ap"])})
-    return pd.DataFrame(records).set_index("method")
-
-
 def append_log(path: str | Path, record: dict) -> None:
     """Add one run to an experiment log: a JSON Lines file, one run per line, never rewritten."""
     import json

@@ -107,7 +107,7 @@ queries: two methods whose intervals overlap widely are not yet told apart.
         code("""
 import course_lib
 from course_lib.datasets import load_dataset
-from course_lib.experiment import confidence_table, evaluate_descriptors
+from course_lib.experiment import evaluate_descriptors, interval_table
 from course_lib.features import extract_descriptors
 from course_lib.models import load_backbone
 
@@ -126,7 +126,7 @@ print(dataset.summary())
 backbone = load_backbone(device=env.device)
 descriptors = extract_descriptors(dataset, backbone, methods=METHODS, max_side=MAX_SIDE)
 rows = evaluate_descriptors(dataset, descriptors)
-confidence_table(rows)
+interval_table(dataset, descriptors)
 """),
         markdown("""
 The best method's ranked results for the first query: green frames are positives, red negatives,

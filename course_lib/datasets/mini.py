@@ -47,6 +47,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -736,25 +737,35 @@ def build_mini(target: str | Path, seed: int = 0) -> Path:
     An existing complete build of the same version and seed is returned as is; any
     other existing folder is left alone and reported.
     """
+    return build_once(target, lambda folder: _write_benchmark(folder, seed),
+                      lambda folder: build_record_matches(folder, mini_version=MINI_VERSION, seed=seed),
+                      f"a mini version {MINI_VERSION} build with seed {seed}")
+
+
+def build_once(target: str | Path, write: Callable[[Path], None], is_complete: Callable[[Path], bool],
+               what: str) -> Path:
+    """Build a dataset folder so that it appears complete or not at all: `write(staging)` fills a
+    folder beside `target`, which is then renamed. An existing complete build is returned as is,
+    anything else at `target` is left alone and reported (`what` says what was expected); builds
+    killed mid-way are cleaned up first (`remove_stale_builds`). Used by mini and mini-train."""
     target = Path(target)
     if target.exists():
-        if _is_complete_build(target, seed):
+        if is_complete(target):
             return target
-        raise MiniBuildError(f"{target} exists and is not a mini version {MINI_VERSION} build with seed "
-                             f"{seed}; remove it or choose another folder")
+        raise MiniBuildError(f"{target} exists and is not {what}; remove it or choose another folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_builds(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private to the user; the benchmark is not secret
+    staging.chmod(0o755)  # mkdtemp makes it private to the user; the dataset is not secret
     lock = _hold_build_lock(staging)
     try:
-        _write_benchmark(staging, seed)
+        write(staging)
         (staging / BUILD_LOCK).unlink()
         try:
             os.rename(staging, target)
         except OSError:
             # Someone else finished the same build first: theirs is as good as ours.
-            if _is_complete_build(target, seed):
+            if is_complete(target):
                 shutil.rmtree(staging)
                 return target
             raise
@@ -799,12 +810,13 @@ def remove_stale_builds(target: str | Path) -> list[Path]:
     return removed
 
 
-def _is_complete_build(folder: Path, seed: int) -> bool:
+def build_record_matches(folder: Path, **expected) -> bool:
+    """Whether `folder` holds a finished build whose build_info.json has these values (version, seed)."""
     try:
         info = json.loads((folder / "build_info.json").read_text())
     except (OSError, ValueError):
         return False
-    return info.get("mini_version") == MINI_VERSION and info.get("seed") == seed
+    return all(info.get(key) == value for key, value in expected.items())
 
 
 def _write_benchmark(folder: Path, seed: int) -> None:

@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -151,36 +149,10 @@ def _occluder_patch(candidates: dict[str, tuple[int, int]], sizes, rng) -> tuple
 
 def build_mini_train(target: str | Path, seed: int = 0) -> Path:
     """Build mini-train into the folder `target` (created whole or not at all) and return it."""
-    target = Path(target)
-    if target.exists():
-        if _is_complete_build(target, seed):
-            return target
-        raise mini.MiniBuildError(f"{target} exists and is not a mini-train version {MINI_TRAIN_VERSION} build "
-                                  f"with seed {seed}; remove it or choose another folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
-    staging.chmod(0o755)
-    try:
-        _write(staging, seed)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if _is_complete_build(target, seed):
-                shutil.rmtree(staging)
-                return target
-            raise
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
-
-
-def _is_complete_build(folder: Path, seed: int) -> bool:
-    try:
-        info = json.loads((folder / "build_info.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return info.get("mini_train_version") == MINI_TRAIN_VERSION and info.get("seed") == seed
+    return mini.build_once(target, lambda folder: _write(folder, seed),
+                           lambda folder: mini.build_record_matches(folder, mini_train_version=MINI_TRAIN_VERSION,
+                                                                    seed=seed),
+                           f"a mini-train version {MINI_TRAIN_VERSION} build with seed {seed}")
 
 
 def _write(folder: Path, seed: int) -> None:
