@@ -42,10 +42,11 @@ def test_hard_picks_the_closest_negative():
 
 
 def test_semi_hard_picks_within_the_margin_beyond_the_positive():
-    assert negatives_of_item0("semi-hard", margin=0.2) == {3, 4}       # 1 < d < 1.2
-    assert negatives_of_item0("semi-hard", margin=0.12) == {3}
+    # squared distances from item 0: positive 1, negatives 0.25, 1.21, 1.3225, 9
+    assert negatives_of_item0("semi-hard", margin=0.35) == {3, 4}      # 1 < d^2 < 1.35
+    assert negatives_of_item0("semi-hard", margin=0.25) == {3}
     # nothing within the margin: the closest negative beyond the positive
-    assert negatives_of_item0("semi-hard", margin=0.05) == {3}
+    assert negatives_of_item0("semi-hard", margin=0.2) == {3}
 
 
 def test_random_reaches_every_negative_and_never_a_positive():
@@ -73,6 +74,18 @@ def test_bad_inputs_say_what():
         sample_triplets(POINTS, LABELS, "hardest")
     with pytest.raises(ValueError, match="at least one negative"):
         sample_triplets(POINTS[:2], LABELS[:2], "hard")
+
+
+def test_excluded_items_are_never_negatives_and_lonely_anchors_are_dropped():
+    excluded = torch.zeros(6, 6, dtype=torch.bool)
+    excluded[0, 2] = excluded[0, 3] = True             # items 2 and 3 also show item 0's object
+    a, _, n = sample_triplets(POINTS, LABELS, "hard", excluded=excluded)
+    assert int(n[a == 0][0]) == 4 and int(n[a == 1][0]) == 3
+    excluded[:, 2:] = True                              # nobody may be a negative: no triplet at all
+    a, p, n = sample_triplets(POINTS, LABELS, "random", excluded=excluded)
+    assert len(a) == len(p) == len(n) == 0
+    with pytest.raises(ValueError, match=r"excluded must be \(6, 6\)"):
+        sample_triplets(POINTS, LABELS, "hard", excluded=torch.zeros(2, 2, dtype=torch.bool))
 
 
 def test_triplet_hinge_by_hand():

@@ -138,3 +138,46 @@ def test_cli_trains_then_evaluates_the_checkpoint(data, home, tmp_path):
     assert "gem-ft" in ev.stdout
     missing = cli("evaluate", str(val_dir), "--checkpoint", str(tmp_path / "nothing.pt"), "--quiet")
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+SAMPLED = dict(TINY, loss="triplet", objects_per_batch=2, views_per_object=3, margin=0.3)
+
+
+@pytest.mark.parametrize("sampler", ["random", "semi-hard"])
+def test_per_batch_sampling_trains_and_counts_satisfied_triplets(data, backbone, sampler, tmp_path):
+    result = train(*data, TrainSettings(**SAMPLED, sampler=sampler), backbone=backbone, out_dir=tmp_path,
+                   progress=False)
+    assert [row["epoch"] for row in result.history] == [0, 1, 2]
+    for row in result.history[1:]:
+        assert 0 <= row["satisfied"] <= 1 and row["triplets"] > 0 and row["loss"] >= 0
+        assert -1 <= row["negative_similarity"] <= 1
+    assert result.history[-1]["p"] != pytest.approx(3.0, abs=1e-4)
+    _, record = load_checkpoint(tmp_path / "last.pt", backbone=backbone)
+    assert record["training"]["sampler"] == sampler and record["written_by_rank"] == 0
+
+
+def test_per_batch_sampling_equals_the_hinge_over_the_triplets_it_sampled(data, backbone, monkeypatch):
+    """The loss the loop reports is the mean hinge of the triplets `sample_triplets` returned."""
+    seen = []
+    real = loop.sample_triplets
+
+    def spy(d, labels, strategy, margin, generator, excluded):
+        a, p, n = real(d, labels, strategy, margin, generator, excluded)
+        hinge = torch.relu(margin + ((d[a] - d[p]) ** 2).sum(1) - ((d[a] - d[n]) ** 2).sum(1))
+        seen.append(float(hinge.mean()))
+        assert not excluded[a, n].any()          # never a negative that shows the anchor's object
+        return a, p, n
+
+    monkeypatch.setattr(loop, "sample_triplets", spy)
+    result = train(*data, TrainSettings(**{**SAMPLED, "epochs": 1}, sampler="hard"), backbone=backbone,
+                   progress=False)
+    assert result.history[1]["loss"] == pytest.approx(sum(seen) / len(seen), rel=1e-5)
+
+
+def test_sampler_settings_are_checked():
+    with pytest.raises(ValueError, match="trains the triplet loss"):
+        TrainSettings(sampler="hard")
+    with pytest.raises(ValueError, match="choose one of random, hard, semi-hard, distance-weighted"):
+        TrainSettings(loss="triplet", sampler="hardest")
+    with pytest.raises(ValueError, match="two objects and two views"):
+        TrainSettings(loss="triplet", sampler="hard", objects_per_batch=1)

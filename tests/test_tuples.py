@@ -50,3 +50,27 @@ def test_build_is_reproducible(tmp_path, train_set):
     first = train_set.root
     for rel in ("ground_truth.json", "views.json", "queries/q00.jpg", "images/aero_000.jpg"):
         assert (again / rel).read_bytes() == (first / rel).read_bytes(), rel
+
+
+def test_object_views_batches_hold_each_object_once_and_exclude_shared_views(train_set):
+    import numpy as np
+
+    from course_lib.datasets.tuples import object_views
+
+    objects = object_views(train_set)
+    assert len(objects) == sum(1 for g in train_set.gnd if g["easy"] or g["hard"])
+    rng = np.random.default_rng(0)
+    batches = objects.batches(4, rng)
+    assert sorted(o for b in batches for o in b) == list(range(len(objects)))
+    assert all(len(b) >= 2 for b in batches)
+    batch = objects.batch(batches[0], 3, rng)
+    labels, excluded = batch["labels"], batch["excluded"]
+    assert len(batch["paths"]) == len(labels) == 3 * len(batches[0])
+    for i, a in enumerate(labels):
+        assert not excluded[i, labels == a].any()            # same object: a positive, never excluded
+    # A view made for one object that also shows a neighbour is excluded as the neighbour's negative.
+    o, other = next((o, p) for o in range(len(objects)) for p in range(len(objects))
+                    if p != o and {i for i in objects.image_ids[p] if i >= 0} & objects.forbidden[o])
+    batch = objects.batch([o, other], 20, rng)
+    shared = [j for j, i in enumerate(batch["image_ids"]) if batch["labels"][j] == other and i in objects.forbidden[o]]
+    assert shared and batch["excluded"][np.flatnonzero(batch["labels"] == o)[0], shared].all()

@@ -102,3 +102,18 @@ class RetrievalNet(nn.Module):
             h.update(key.encode())
             h.update(value.detach().cpu().contiguous().numpy().tobytes())
         return h.hexdigest()[:12]
+
+
+class TopOverMaps(nn.Module):
+    """The trainable top of a RetrievalNet over a list of trunk maps of different sizes, in one forward call.
+
+    This is the module DistributedDataParallel wraps: DDP reduces gradients once per forward, so a
+    training step must describe all its images in a single call (maps differ in size and cannot be stacked).
+    """
+
+    def __init__(self, net: RetrievalNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, maps: list[Tensor]) -> Tensor:
+        return torch.cat([self.net.top(m[None]) for m in maps])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 def add_parser(sub) -> None:
     from .losses import LOSSES
+    from .samplers import SAMPLERS
 
     tr = sub.add_parser("train", help="fine-tune a retrieval network (GeM, contrastive or triplet loss)",
                         description="Fine-tune the top of a pretrained network on (query, positive, negatives) "
@@ -17,10 +18,16 @@ def add_parser(sub) -> None:
     tr.add_argument("--val", help="validation dataset (default: mini-train's own validation photos)")
     tr.add_argument("--out", required=True, metavar="DIR", help="folder for last.pt and last.json")
     tr.add_argument("--epochs", type=int, default=5)
-    tr.add_argument("--loss", choices=list(LOSSES), default="contrastive")
+    tr.add_argument("--loss", choices=list(LOSSES), help="contrastive (default) or triplet (the default with --sampler)")
     tr.add_argument("--margin", type=float, help="loss margin (default 0.7 contrastive, 0.1 triplet)")
     tr.add_argument("--mining", choices=["hard", "random"], default="hard")
     tr.add_argument("--negatives", type=int, default=5, help="negatives per tuple (default 5)")
+    tr.add_argument("--sampler", choices=list(SAMPLERS),
+                    help="per-batch triplet sampling instead of tuples mined once per epoch: batches of "
+                         "--objects x --views images, each pair's negative picked inside the batch")
+    tr.add_argument("--objects", type=int, default=8, metavar="P", help="objects per batch with --sampler (default 8)")
+    tr.add_argument("--views", type=int, default=4, metavar="K",
+                    help="views per object with --sampler, its query crop included (default 4)")
     tr.add_argument("--tuples", type=int, metavar="N", help="tuples per epoch (default: every pair once)")
     tr.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (GeM p gets 10x)")
     tr.add_argument("--image-size", dest="max_side", type=int, default=320, metavar="N",
@@ -48,10 +55,14 @@ def cmd_train(args) -> int:
     if (out / "last.pt").exists() and not args.resume:
         raise ValueError(f"--out {args.out}: already holds last.pt; add --resume to continue it, "
                          f"or choose another folder (nothing is overwritten)")
-    settings = TrainSettings(loss=args.loss, margin=args.margin, epochs=args.epochs, mining=args.mining,
+    loss = args.loss or ("triplet" if args.sampler else "contrastive")
+    if args.sampler and loss != "triplet":
+        raise ValueError(f"--sampler {args.sampler} trains the triplet loss; drop --loss {loss} or use --loss triplet")
+    settings = TrainSettings(loss=loss, margin=args.margin, epochs=args.epochs, mining=args.mining,
                              negatives=args.negatives, tuples_per_epoch=args.tuples, lr=args.lr,
                              max_side=args.max_side, train_from=args.train_from,
-                             whitening_dim=args.whitening_dim, seed=args.seed)
+                             whitening_dim=args.whitening_dim, seed=args.seed, sampler=args.sampler,
+                             objects_per_batch=args.objects, views_per_object=args.views)
     data = load_dataset(args.dataset)
     if args.val is not None:
         train_set, val_set = data, load_dataset(args.val)
@@ -59,19 +70,27 @@ def cmd_train(args) -> int:
         train_set, val_set = mini_train.split(data, "train"), mini_train.split(data, "val")
     else:
         raise ValueError(f"{args.dataset}: give a validation dataset with --val")
-    device = config.get_device(args.device)
+    device = distributed.local_device(config.get_device(args.device))
     if distributed.init_from_environment(device) and distributed.world()[0] > 0:
         args.quiet = True  # under torchrun, only the first process reports
-    print(f"train {train_set.summary()} | val {val_set.summary()} | {settings.loss} loss, {settings.mining} "
-          f"negatives | {device}", file=sys.stderr)
-    result = train(train_set, val_set, settings, out_dir=out, resume=args.resume, progress=not args.quiet,
-                   device=device, data_name=args.dataset)
-    if distributed.world()[0] > 0:
+    choice = (f"{settings.sampler} sampling in batches of {settings.objects_per_batch} x {settings.views_per_object}"
+              if settings.sampler else f"{settings.mining} negatives")
+    rank, size = distributed.world()
+    if rank == 0:
+        print(f"train {train_set.summary()} | val {val_set.summary()} | {settings.loss} loss, {choice} | {device}"
+              + (f" | {size} processes" if size > 1 else ""), file=sys.stderr)
+    try:
+        result = train(train_set, val_set, settings, out_dir=out, resume=args.resume, progress=not args.quiet,
+                       device=device, data_name=args.dataset)
+    finally:
+        distributed.finish()
+    if rank > 0:
         return 0
-    print("epoch  loss     val mAP  p")
+    print("epoch  loss     val mAP  p" + ("      zero-loss triplets" if settings.sampler else ""))
     for row in result.history:
         loss = "   -   " if row["loss"] is None else f"{row['loss']:.4f}"
-        print(f"{row['epoch']:>5}  {loss:<7}  {100 * row['val_map']:6.2f}  {row['p']:.3f}")
+        satisfied = "" if row.get("satisfied") is None else f"  {100 * row['satisfied']:5.1f}%"
+        print(f"{row['epoch']:>5}  {loss:<7}  {100 * row['val_map']:6.2f}  {row['p']:.3f}{satisfied}")
     print(f"checkpoint: {result.checkpoint}")
     return 0
 

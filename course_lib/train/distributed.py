@@ -1,8 +1,8 @@
 """Data-parallel training over processes (torchrun, gloo on CPUs, NCCL on GPUs).
 
-Every process mines the same negatives (same seed, same network) and takes its share of each
-step's tuples; the gradients are then summed across processes with all_reduce, which is what
-DistributedDataParallel does, so N processes take the same step as one process over the whole batch.
+The loop wraps the trainable top in DistributedDataParallel. Every process mines the same negatives
+(same seed, same network) and takes its share of each step; DDP averages the gradients in backward,
+and the loop scales each share so that N processes take the same step as one process over the whole batch.
 """
 from __future__ import annotations
 
@@ -19,6 +19,15 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
+def local_device(device) -> torch.device:
+    """This process's device: under torchrun on GPUs, the GPU numbered LOCAL_RANK; otherwise `device`."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    return device
+
+
 def init_from_environment(device) -> bool:
     """Join the process group torchrun describes in the environment (WORLD_SIZE > 1); False if not started by it."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
@@ -32,18 +41,6 @@ def my_share(items, rank: int, size: int) -> list:
     return list(items)[rank::size]
 
 
-def sum_gradients(module: torch.nn.Module) -> None:
-    """Sum every trainable parameter's gradient over all processes (no-op in one process)."""
-    _, size = world()
-    if size == 1:
-        return
-    for param in module.parameters():
-        if param.requires_grad:
-            if param.grad is None:
-                param.grad = torch.zeros_like(param)
-            dist.all_reduce(param.grad, op=dist.ReduceOp.SUM)
-
-
 def sum_value(value: torch.Tensor) -> torch.Tensor:
     """A scalar summed over all processes (no-op in one process)."""
     _, size = world()
@@ -52,3 +49,9 @@ def sum_value(value: torch.Tensor) -> torch.Tensor:
     value = value.detach().clone()
     dist.all_reduce(value, op=dist.ReduceOp.SUM)
     return value
+
+
+def finish() -> None:
+    """Leave the process group (every process, at the end of a run under torchrun)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

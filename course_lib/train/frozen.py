@@ -77,6 +77,12 @@ class FrozenMaps:
     def get(self, path, bbox=None) -> torch.Tensor:
         return self.maps[self.key(path, bbox)]
 
+    def tensors(self, paths, bboxes=None, device=None) -> list[torch.Tensor]:
+        """The maps of these images (computed or read if missing), on `device`."""
+        bboxes = list(bboxes) if bboxes is not None else [None] * len(paths)
+        self.add(paths, bboxes)
+        return [self.get(p, b).to(device) for p, b in zip(paths, bboxes)]
+
     def describe(self, paths, bboxes=None, grad: bool = False, net=None) -> torch.Tensor:
         """(N, D) descriptors of these images through the top of `net` (default: the network whose trunk
         made the maps; any network with the same trunk can share them), with gradients if `grad`."""

@@ -1,8 +1,12 @@
-"""The fine-tuning loop: mine negatives, step on tuples, validate, checkpoint; resumable, stops on NaN.
+"""The fine-tuning loop: choose negatives, step, validate, checkpoint; resumable, stops on NaN.
 
-One epoch = one round of negative mining with the current network (hard or random), then
-`tuples_per_epoch` tuples (query, positive, N negatives) in steps of `batch_tuples`, then the
-validation mAP. Epoch 0 in the history is the network before any step.
+Two ways to choose negatives, one loop:
+- tuples (cirtorch, notebook 02): one round of mining per epoch with the current network (hard or
+  random), then `tuples_per_epoch` tuples (query, positive, N negatives) in steps of `batch_tuples`;
+- per-batch sampling (`sampler`, notebook 05): each step holds P objects x K views, embedded with the
+  current network, and `samplers.sample_triplets` picks every pair's negative inside the batch
+  (random, hard, semi-hard, distance-weighted); the loss is the triplet hinge.
+Each epoch ends with the validation mAP; epoch 0 in the history is the network before any step.
 """
 from __future__ import annotations
 
@@ -16,15 +20,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..datasets.tuples import TuplePairs, tuple_pairs
+from ..datasets.tuples import ObjectViews, TuplePairs, object_views, tuple_pairs
 from ..experiment import score_ranking
 from ..index import rank_database
-from ..models.retrieval import RetrievalNet
+from ..models.retrieval import RetrievalNet, TopOverMaps
 from . import distributed
 from .checkpoint import load_state, read_sidecar, save_checkpoint
 from .frozen import FrozenMaps, describe_dataset
 from .losses import DEFAULT_MARGINS, LOSSES
 from .mining import hard_negatives, random_negatives
+from .ranking_losses import triplet_hinge
+from .samplers import SAMPLERS, sample_triplets
 
 
 class TrainingDiverged(RuntimeError):
@@ -50,12 +56,23 @@ class TrainSettings:
     p: float = 3.0                     # initial GeM exponent
     whitening_dim: int | None = None   # learn a whitening layer end to end (None: no layer)
     seed: int = 0
+    sampler: str | None = None         # per-batch triplet sampling (notebook 05); None: tuples mined per epoch
+    objects_per_batch: int = 8         # P objects per batch (with a sampler)
+    views_per_object: int = 4          # K views of each (with a sampler): the query crop and positives
 
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         if self.mining not in ("hard", "random"):
             raise ValueError(f"mining {self.mining!r}: choose hard or random")
+        if self.sampler is not None:
+            if self.sampler not in SAMPLERS:
+                raise ValueError(f"sampler {self.sampler!r}: choose one of {', '.join(SAMPLERS)}")
+            if self.loss != "triplet":
+                raise ValueError(f"sampler {self.sampler!r} trains the triplet loss; set loss='triplet'")
+            if self.objects_per_batch < 2 or self.views_per_object < 2:
+                raise ValueError(f"a batch needs two objects and two views of each or more, not "
+                                 f"{self.objects_per_batch} x {self.views_per_object}")
         for name in ("epochs", "negatives", "batch_tuples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
@@ -118,12 +135,19 @@ def train(train_set, val_set, settings: TrainSettings, backbone=None, out_dir: s
         {"params": list(net.gem.parameters()), "lr": settings.lr * 10, "weight_decay": 0.0}],
         lr=settings.lr, weight_decay=settings.weight_decay)
     pairs = tuple_pairs(train_set)
+    objects = object_views(train_set) if settings.sampler else None
     maps = FrozenMaps(net, settings.max_side)
     maps.add(pairs.pool, progress=progress and "trunk maps: pool")
     maps.add(train_set.queries, train_set.bboxes, progress=progress and "trunk maps: queries")
+    size = distributed.world()[1]
+    describer = TopOverMaps(net)
+    if size > 1:
+        # DDP averages the gradients of the processes in backward; each process takes its share of a step.
+        describer = torch.nn.parallel.DistributedDataParallel(
+            describer, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
     checkpoint = Path(out_dir) / "last.pt" if out_dir is not None else None
     record = {"data": {"train": data_name or train_set.name, "val": val_set.name, "pairs": len(pairs)},
-              "training": settings.as_dict()}
+              "training": settings.as_dict(), "processes": size}
     history: list[dict] = []
     first_epoch = 1
     if resume and checkpoint is not None and checkpoint.exists():
@@ -142,66 +166,140 @@ def train(train_set, val_set, settings: TrainSettings, backbone=None, out_dir: s
     if not history:
         val_map, _ = validation_map(net, val_set, maps)
         history.append({"epoch": 0, "loss": None, "val_map": val_map, "p": net.p, "negative_similarity": None,
-                        "mining_s": 0.0, "step_s": 0.0})
+                        "satisfied": None, "mining_s": 0.0, "step_s": 0.0})
     # The trained top is small: on a CPU one thread runs it faster than several (no sync overhead).
     threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(1)
     try:
-        _run_epochs(net, optimizer, pairs, maps, val_set, settings, history, first_epoch, checkpoint, record, progress)
+        run = Run(net, describer, optimizer, pairs, objects, maps, settings, checkpoint, device)
+        _run_epochs(run, val_set, history, first_epoch, record, progress)
     finally:
         torch.set_num_threads(threads)
     return TrainResult(net, history, checkpoint)
 
 
-def _run_epochs(net, optimizer, pairs, maps, val_set, settings, history, first_epoch, checkpoint, record,
-                progress) -> None:
+@dataclass
+class Run:
+    """What every step of one training run needs."""
+
+    net: RetrievalNet
+    describer: torch.nn.Module          # TopOverMaps, wrapped in DDP when distributed
+    optimizer: torch.optim.Optimizer
+    pairs: TuplePairs
+    objects: ObjectViews | None
+    maps: FrozenMaps
+    settings: TrainSettings
+    checkpoint: Path | None
+    device: torch.device
+
+    def describe(self, paths, boxes) -> torch.Tensor:
+        """(N, D) descriptors with gradients, in one forward call (one gradient reduction under DDP)."""
+        return self.describer(self.maps.tensors(paths, boxes, self.device))
+
+
+def _run_epochs(run: Run, val_set, history, first_epoch, record, progress) -> None:
+    settings = run.settings
+    rank, _ = distributed.world()
     for epoch in range(first_epoch, settings.epochs + 1):
         rng = np.random.default_rng([settings.seed, epoch])
-        pair_ids = pairs.sample(settings.tuples_per_epoch, rng)
-        start = time.perf_counter()
-        negatives, negative_similarity = mine(net, pairs, pair_ids, settings, maps, rng)
-        mining_s = time.perf_counter() - start
-        start = time.perf_counter()
-        losses = []
-        steps = math.ceil(len(pair_ids) / settings.batch_tuples)
-        rank, size = distributed.world()
-        bar = tqdm(range(steps), desc=f"epoch {epoch}/{settings.epochs}", disable=not progress or rank > 0,
-                   unit="step")
-        for step in bar:
-            batch = range(step * settings.batch_tuples, min(len(pair_ids), (step + 1) * settings.batch_tuples))
-            optimizer.zero_grad(set_to_none=False)
-            share = distributed.my_share(batch, rank, size)
-            if share:
-                mine_loss = sum(_tuple_loss(net, pairs, pair_ids[j], negatives[j], settings, maps) for j in share)
-                (mine_loss / len(batch)).backward()
-            else:
-                mine_loss = torch.zeros(())
-            loss = distributed.sum_value(mine_loss.detach()) / len(batch)
-            if not torch.isfinite(loss):
-                kept = (f"the checkpoint of epoch {epoch - 1} in {checkpoint} is kept" if checkpoint is not None
-                        and checkpoint.exists() else "no checkpoint was written")
-                raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch}, step {step + 1}: training "
-                                       f"stopped ({kept}); lower the learning rate (now {settings.lr})")
-            distributed.sum_gradients(net)
-            optimizer.step()
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(losses):.4f}", p=f"{net.p:.2f}")
-        step_s = time.perf_counter() - start
-        val_map, _ = validation_map(net, val_set, maps)
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_map": val_map, "p": net.p,
-                        "negative_similarity": negative_similarity, "mining_s": mining_s, "step_s": step_s})
-        if checkpoint is not None and rank == 0:
-            save_checkpoint(checkpoint, net, {**record, "epoch": epoch, "history": history},
-                            optimizer.state_dict())
+        bar_label = f"epoch {epoch}/{settings.epochs}"
+        if settings.sampler:
+            row = _batch_epoch(run, epoch, rng, progress and rank == 0 and bar_label)
+        else:
+            row = _tuple_epoch(run, epoch, rng, progress and rank == 0 and bar_label)
+        val_map, _ = validation_map(run.net, val_set, run.maps)
+        history.append({"epoch": epoch, "val_map": val_map, "p": run.net.p, **row})
+        if run.checkpoint is not None and rank == 0:
+            save_checkpoint(run.checkpoint, run.net, {**record, "epoch": epoch, "history": history,
+                                                      "written_by_rank": rank},
+                            run.optimizer.state_dict())
 
 
-def _tuple_loss(net, pairs: TuplePairs, k: int, negative_ids: list[int], settings: TrainSettings,
-                maps: FrozenMaps) -> torch.Tensor:
-    paths = [pairs.anchors[k], pairs.positives[k], *(pairs.pool[i] for i in negative_ids)]
-    boxes = [pairs.anchor_boxes[k]] + [None] * (len(paths) - 1)
-    d = maps.describe(paths, boxes, grad=True)
-    return LOSSES[settings.loss](d[0], d[1], d[2:], margin=settings.margin)
+def _tuple_epoch(run: Run, epoch: int, rng, progress) -> dict:
+    """Mine once with the current network, then step on tuples (this process's share of each step)."""
+    settings, pairs = run.settings, run.pairs
+    pair_ids = pairs.sample(settings.tuples_per_epoch, rng)
+    start = time.perf_counter()
+    negatives, negative_similarity = mine(run.net, pairs, pair_ids, settings, run.maps, rng)
+    mining_s = time.perf_counter() - start
+    start = time.perf_counter()
+    losses = []
+    steps = math.ceil(len(pair_ids) / settings.batch_tuples)
+    rank, size = distributed.world()
+    bar = tqdm(range(steps), desc=progress or "", disable=not progress, unit="step")
+    for step in bar:
+        batch = list(range(step * settings.batch_tuples, min(len(pair_ids), (step + 1) * settings.batch_tuples)))
+        share = distributed.my_share(batch, rank, size)
+        # A process left without a tuple still takes part in the step (DDP needs every process's
+        # backward): it describes the first tuple and counts it with weight 0.
+        weight = 1.0 if share else 0.0
+        share = share or batch[:1]
+        paths, boxes, sizes = [], [], []
+        for j in share:
+            k = pair_ids[j]
+            tuple_paths = [pairs.anchors[k], pairs.positives[k], *(pairs.pool[i] for i in negatives[j])]
+            paths += tuple_paths
+            boxes += [pairs.anchor_boxes[k]] + [None] * (len(tuple_paths) - 1)
+            sizes.append(len(tuple_paths))
+        run.optimizer.zero_grad(set_to_none=False)
+        d = run.describe(paths, boxes)
+        tuple_losses = [LOSSES[settings.loss](t[0], t[1], t[2:], margin=settings.margin)
+                        for t in torch.split(d, sizes)]
+        my_sum = weight * torch.stack(tuple_losses).sum()
+        _step(run, my_sum, len(batch), epoch, step, losses)
+        bar.set_postfix(loss=f"{np.mean(losses):.4f}", p=f"{run.net.p:.2f}")
+    return {"loss": float(np.mean(losses)), "negative_similarity": negative_similarity, "satisfied": None,
+            "mining_s": mining_s, "step_s": time.perf_counter() - start}
+
+
+def _batch_epoch(run: Run, epoch: int, rng, progress) -> dict:
+    """Every object once, in batches of P objects x K views; negatives sampled inside each batch."""
+    settings = run.settings
+    rank, size = distributed.world()
+    batches = run.objects.batches(settings.objects_per_batch, rng)
+    losses, satisfied, similarity, triplets = [], [], [], []
+    sampling_s, start = 0.0, time.perf_counter()
+    bar = tqdm(batches, desc=progress or "", disable=not progress, unit="batch")
+    for step, object_ids in enumerate(bar):
+        batch = run.objects.batch(object_ids, settings.views_per_object, rng)
+        generator = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))
+        run.optimizer.zero_grad(set_to_none=False)
+        d = run.describe(batch["paths"], batch["boxes"])
+        began = time.perf_counter()
+        a, p, n = sample_triplets(d, batch["labels"], settings.sampler, settings.margin, generator,
+                                  torch.from_numpy(batch["excluded"]))
+        sampling_s += time.perf_counter() - began
+        hinge = triplet_hinge(d[a], d[p], d[n], settings.margin)
+        # This process's share of the triplets; every process sampled the same ones (same seed, same network).
+        mine_sum = hinge[rank::size].sum() if len(hinge) else d.sum() * 0
+        _step(run, mine_sum, max(len(hinge), 1), epoch, step, losses)
+        if len(hinge):
+            satisfied.append(float((hinge == 0).float().mean()))
+            similarity.append(float((d[a] * d[n]).detach().sum(dim=1).mean()))
+            triplets.append(len(hinge))
+        bar.set_postfix(loss=f"{np.mean(losses):.4f}", p=f"{run.net.p:.2f}")
+    weights = np.asarray(triplets, dtype=float)
+    mean = (lambda v: float(np.average(v, weights=weights))) if len(weights) else (lambda v: float("nan"))
+    return {"loss": float(np.mean(losses)), "negative_similarity": mean(similarity), "satisfied": mean(satisfied),
+            "triplets": int(weights.sum()), "mining_s": sampling_s, "step_s": time.perf_counter() - start - sampling_s}
+
+
+def _step(run: Run, my_sum: torch.Tensor, count: int, epoch: int, step: int, losses: list) -> None:
+    """Back-propagate the mean loss of a step whose `count` terms are spread over the processes, check it
+    is finite, and take the optimizer step. DDP averages gradients over processes, so each process's
+    part is scaled by their number: the step equals one process's over the whole batch."""
+    _, size = distributed.world()
+    loss = distributed.sum_value(my_sum.detach()) / count
+    if not torch.isfinite(loss):
+        checkpoint = run.checkpoint
+        kept = (f"the checkpoint of epoch {epoch - 1} in {checkpoint} is kept" if checkpoint is not None
+                and checkpoint.exists() else "no checkpoint was written")
+        raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch}, step {step + 1}: training "
+                               f"stopped ({kept}); lower the learning rate (now {run.settings.lr})")
+    (my_sum * size / count).backward()
+    run.optimizer.step()
+    losses.append(loss.item())
 
 
 def _start_as_identity(layer: torch.nn.Linear) -> None:

@@ -27,11 +27,15 @@ def contrastive_pairs(x: torch.Tensor, y: torch.Tensor, same: torch.Tensor, marg
 
 
 def batch_triplet_loss(embeddings: torch.Tensor, labels, strategy: str = "semi-hard", margin: float = 0.2,
-                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+                       generator: torch.Generator | None = None, excluded: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, dict]:
     """Mean triplet hinge over the batch's triplets chosen by `strategy` (see samplers.sample_triplets),
-    and statistics: how many triplets, and the fraction already satisfied (zero loss, no gradient)."""
-    anchors, positives, negatives = sample_triplets(embeddings, labels, strategy, margin, generator)
+    and statistics: how many triplets, the fraction already satisfied (zero loss, no gradient) and the
+    mean cosine of anchor and negative (how hard the chosen negatives are, for unit embeddings)."""
+    anchors, positives, negatives = sample_triplets(embeddings, labels, strategy, margin, generator, excluded)
     if len(anchors) == 0:
-        return embeddings.sum() * 0, {"triplets": 0, "satisfied": float("nan")}
+        return embeddings.sum() * 0, {"triplets": 0, "satisfied": float("nan"), "negative_similarity": float("nan")}
     losses = triplet_hinge(embeddings[anchors], embeddings[positives], embeddings[negatives], margin)
-    return losses.mean(), {"triplets": len(losses), "satisfied": float((losses == 0).float().mean())}
+    similarity = (embeddings[anchors] * embeddings[negatives]).sum(dim=1).detach()
+    return losses.mean(), {"triplets": len(losses), "satisfied": float((losses == 0).float().mean()),
+                           "negative_similarity": float(similarity.mean())}

@@ -43,14 +43,18 @@ def distance_weights(distances: torch.Tensor, dim: int, cutoff: float = 0.5, non
 
 
 def sample_triplets(embeddings: torch.Tensor, labels, strategy: str = "semi-hard", margin: float = 0.2,
-                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    generator: torch.Generator | None = None, excluded: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(anchors, positives, negatives) index tensors: every positive pair of the batch with one negative.
 
     random: any item of another label. hard: the closest one. semi-hard: a random one farther than the
-    positive but within the margin, d(a,p) < d(a,n) < d(a,p) + margin; where there is none, the closest
-    negative farther than the positive, and failing that the farthest negative (as TensorFlow's
-    semi-hard loss does). distance-weighted: drawn with probability from `distance_weights` (embeddings
-    are taken as unit vectors); uniform where all weights vanish.
+    positive but inside the margin of the hinge on squared distances (FaceNet's definition),
+    d(a,p)^2 < d(a,n)^2 < d(a,p)^2 + margin; where there is none, the closest negative farther than the
+    positive, and failing that the farthest negative (as TensorFlow's semi-hard loss does).
+    distance-weighted: drawn with probability from `distance_weights` (embeddings are taken as unit
+    vectors); uniform where all weights vanish.
+    excluded: optional (B, B) boolean, True where item j must never be a negative of anchor i although
+    its label differs (it shows i's object too, or is junk for it); anchors left with no negative are dropped.
     """
     if strategy not in SAMPLERS:
         raise ValueError(f"unknown sampler {strategy!r}; valid samplers: {', '.join(SAMPLERS)}")
@@ -65,6 +69,16 @@ def sample_triplets(embeddings: torch.Tensor, labels, strategy: str = "semi-hard
         empty = torch.zeros(0, dtype=torch.long, device=embeddings.device)
         return empty, empty, empty
     is_negative = labels[anchors][:, None] != labels[None, :]              # (P, B)
+    if excluded is not None:
+        excluded = torch.as_tensor(excluded, dtype=torch.bool, device=embeddings.device)
+        if excluded.shape != (len(labels), len(labels)):
+            raise ValueError(f"excluded must be ({len(labels)}, {len(labels)}), got {tuple(excluded.shape)}")
+        is_negative = is_negative & ~excluded[anchors]
+        keep = is_negative.any(dim=1)
+        anchors, positives, is_negative = anchors[keep], positives[keep], is_negative[keep]
+        if len(anchors) == 0:
+            empty = torch.zeros(0, dtype=torch.long, device=embeddings.device)
+            return empty, empty, empty
     if not is_negative.any(dim=1).all():
         raise ValueError("every anchor needs at least one negative: the batch must hold two labels or more")
     d_an = distances[anchors]                                               # (P, B)
@@ -76,7 +90,7 @@ def sample_triplets(embeddings: torch.Tensor, labels, strategy: str = "semi-hard
     if strategy == "hard":
         return anchors, positives, torch.where(is_negative, d_an, torch.full_like(d_an, math.inf)).argmin(dim=1)
     if strategy == "semi-hard":
-        semi = is_negative & (d_an > d_ap) & (d_an < d_ap + margin)
+        semi = is_negative & (d_an > d_ap) & (d_an ** 2 < d_ap ** 2 + margin)
         random_semi = torch.where(semi, uniform, torch.full_like(uniform, -1.0)).argmax(dim=1)
         outside = is_negative & (d_an > d_ap)
         closest_outside = torch.where(outside, d_an, torch.full_like(d_an, math.inf)).argmin(dim=1)
