@@ -19,10 +19,9 @@ from torchvision.ops import MultiScaleRoIAlign
 from tqdm.auto import tqdm
 
 from .. import config
-from ..files import atomic_write
 from ..models import load_backbone
 
-DETECTOR_VERSION = 2
+DETECTOR_VERSION = 3   # 3: saved as a detector checkpoint (weights + JSON sidecar)
 HEAD_WIDTH = 256                            # the box head's two layers (torchvision's default: 1024)
 DEFAULT_TAP = "blocks4"                     # EfficientNet-Lite0 stride 16, 112 channels
 ANCHOR_SIZES = (32, 64, 128, 256)
@@ -76,27 +75,50 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v for k, v in model.state_dict().items() if not k.startswith("backbone.backbone.")}
 
 
-def train_detector(model: FasterRCNN, scenes: Sequence, steps: int = 150, batch_size: int = 4, lr: float = 0.01,
-                   seed: int = 0, progress: bool = True, device: str = "cpu") -> list[dict]:
-    """SGD with momentum on the trainable parts, batches drawn from the scenes in a seeded order; returns
-    the per-step losses (RPN objectness and box, RoI classifier and box)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
-    warmup = max(1, steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+class DetectorDiverged(ValueError):
+    """The training loss became NaN or infinite; the message names the step (and what was kept)."""
+
+
+def batch_order(n_scenes: int, steps: int, batch_size: int, seed: int) -> list[np.ndarray]:
+    """The scenes of each step: a seeded draw without replacement per step. The first s batches are the
+    same for any `steps` >= s, so a run can be resumed or extended and draw what it would have drawn."""
     rng = np.random.default_rng(seed)
+    return [rng.choice(n_scenes, size=min(batch_size, n_scenes), replace=False) for _ in range(steps)]
+
+
+def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """SGD with momentum and weight decay on the trainable parts (the neck, the RPN and the box head)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
+
+
+def train_detector(model: FasterRCNN, scenes: Sequence, steps: int = 150, batch_size: int = 4, lr: float = 0.01,
+                   seed: int = 0, progress: bool = True, device: str = "cpu", first_step: int = 0,
+                   warmup: int | None = None, optimizer: torch.optim.Optimizer | None = None,
+                   description: str = "train detector") -> list[dict]:
+    """Steps `first_step` .. `steps - 1` of SGD on the trainable parts, batches from `batch_order`, the
+    learning rate warmed up linearly over `warmup` steps (default a tenth of `steps`); returns the per-step
+    losses (RPN objectness and box, RoI classifier and box). Pass the `optimizer` (from `make_optimizer`,
+    its state restored) to resume. A NaN or infinite loss raises DetectorDiverged before any weight moves."""
+    optimizer = optimizer or make_optimizer(model, lr)
+    warmup = warmup or max(1, steps // 10)
+    batches = batch_order(len(scenes), steps, batch_size, seed)
     images = [s.tensor().to(device) for s in scenes]
     targets = [{k: v.to(device) for k, v in s.target().items()} for s in scenes]
     model.to(device).train()
     history = []
-    for step in tqdm(range(steps), desc="train detector", disable=not progress):
-        batch = rng.choice(len(scenes), size=min(batch_size, len(scenes)), replace=False)
-        losses = model([images[i] for i in batch], [targets[i] for i in batch])
+    for step in tqdm(range(first_step, steps), desc=description, disable=not progress, leave=False):
+        for group in optimizer.param_groups:
+            group["lr"] = lr * min(1.0, (step + 1) / warmup)
+        losses = model([images[i] for i in batches[step]], [targets[i] for i in batches[step]])
         total = sum(losses.values())
+        if not torch.isfinite(total):
+            model.eval()
+            raise DetectorDiverged(f"loss became {float(total.detach())} at step {step + 1}: training stopped before that "
+                                   f"step changed any weight; lower the learning rate (now {lr:g})")
         optimizer.zero_grad()
         total.backward()
         optimizer.step()
-        schedule.step()
         history.append({"step": step, "total": float(total.detach()), **{k: float(v.detach()) for k, v in losses.items()}})
     model.eval()
     return history
@@ -108,31 +130,34 @@ def detector_key(**settings) -> str:
 
 
 def trained_detector(scenes: Sequence, num_classes: int, steps: int = 150, batch_size: int = 4, lr: float = 0.01,
-                     seed: int = 0, scene_seed: int = 0, progress: bool = True,
-                     device: str = "cpu") -> tuple[FasterRCNN, dict]:
+                     seed: int = 0, scene_seed: int = 0, progress: bool = True, device: str = "cpu",
+                     class_names: Sequence[str] | None = None) -> tuple[FasterRCNN, dict]:
     """Build and train the detector, or load it from the cache folder when these settings trained one
-    before. Returns the model (eval mode) and its record (settings, losses, seconds, cache file)."""
+    before. The cache file is a detector checkpoint (detection.checkpoint, the fine-tuning format), so
+    `python -m course_lib` can use it too. Returns the model (eval mode) and its record (settings,
+    losses, seconds, cache file)."""
+    from ..train.checkpoint import CheckpointError
+    from .checkpoint import load_detector, save_detector
+
+    class_names = list(class_names or [f"class {i}" for i in range(1, num_classes)])
     settings = {"scenes": len(scenes), "scene_seed": scene_seed, "num_classes": num_classes, "steps": steps,
                 "batch_size": batch_size, "lr": lr, "seed": seed, "tap": DEFAULT_TAP,
                 "anchors": [list(ANCHOR_SIZES), list(ANCHOR_RATIOS)], "head": HEAD_WIDTH}
     path = config.home_dir() / "detection" / f"detector-{detector_key(**settings)}.pt"
+    if path.is_file():
+        try:
+            model, record, _ = load_detector(path)
+            return model, {**record, "cached": True}
+        except CheckpointError:
+            pass  # a damaged cache entry: train again and replace it
     torch.manual_seed(seed)
     model = build_detector(num_classes)
-    if path.is_file():
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(saved["model"], strict=False)
-        model.eval()
-        return model, {**json.loads(saved["record"]), "cached": True}
     start = time.perf_counter()
     history = train_detector(model, scenes, steps, batch_size, lr, seed, progress, device)
     model.cpu()
     record = {"settings": settings, "losses": history, "seconds": time.perf_counter() - start,
-              "file": config.display_path(path)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    torch.save({"model": trainable_state(model), "record": json.dumps(record)}, buffer)
-    with atomic_write(path) as f:
-        f.write(buffer.getvalue())
+              "file": config.display_path(path), "step": steps}
+    save_detector(path, model, class_names, record)
     return model, {**record, "cached": False}
 
 

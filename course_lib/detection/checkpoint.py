@@ -1,0 +1,81 @@
+"""Detector checkpoints in the fine-tuning format (train.checkpoint): the trainable weights as a state dict
+(+ optimizer state for resuming) and a JSON sidecar that says how to rebuild the network; weights_only loading."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import torch
+
+from ..files import atomic_write, write_json
+from ..train.checkpoint import CheckpointError, load_state, sidecar_path
+
+FORMAT = "course_lib.detector-checkpoint/1"
+
+
+def network_settings(model, class_names) -> dict:
+    """What `build_detector` needs to rebuild `model` (recorded in the sidecar)."""
+    from .detector import ANCHOR_RATIOS, ANCHOR_SIZES, HEAD_WIDTH
+
+    return {"architecture": "torchvision FasterRCNN", "backbone": model.backbone.backbone.name,
+            "tap": model.backbone.tap, "num_classes": len(class_names) + 1, "class_names": list(class_names),
+            "anchors": [list(ANCHOR_SIZES), list(ANCHOR_RATIOS)], "head": HEAD_WIDTH,
+            "min_size": model.transform.min_size[0], "max_size": model.transform.max_size}
+
+
+def save_detector(path: str | Path, model, class_names, record: dict, optimizer_state: dict | None = None,
+                  rng_state: torch.Tensor | None = None) -> Path:
+    """Write the detector's trainable weights (and, for resuming, the optimizer state and torch's random
+    state, which the RPN's and the head's box sampling draw from) to `path` and its description beside it
+    (same name, .json), each atomically: a crash leaves the previous checkpoint whole."""
+    from .detector import trainable_state
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save({"weights": {k: v.cpu() for k, v in trainable_state(model).items()}, "optimizer": optimizer_state,
+                "rng": rng_state}, buffer)
+    with atomic_write(path) as f:
+        f.write(buffer.getvalue())
+    write_json(sidecar_path(path), {"format": FORMAT, "network": network_settings(model, class_names), **record})
+    return path
+
+
+def read_detector_sidecar(path: str | Path) -> dict:
+    """The sidecar of a detector checkpoint; CheckpointError (one line) when it is missing or foreign."""
+    path = Path(path)
+    side = sidecar_path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path}: no such file")
+    if not side.is_file():
+        raise CheckpointError(f"checkpoint {path}: its description {side.name} is missing beside it")
+    try:
+        record = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{side}: not readable JSON ({err})") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise CheckpointError(f"{side}: not a course_lib detector checkpoint (format {FORMAT})")
+    return record
+
+
+def load_detector(path: str | Path, device=None, backbone=None):
+    """(detector with the trained weights in eval mode, sidecar record, the saved state: {"optimizer", "rng"}).
+    `backbone`: reuse a loaded backbone of the same name."""
+    from ..models import load_backbone
+    from .detector import build_detector
+
+    path = Path(path)
+    record = read_detector_sidecar(path)
+    network = record["network"]
+    if backbone is None or backbone.name != network["backbone"]:
+        backbone = load_backbone(network["backbone"], device="cpu")
+    model = build_detector(network["num_classes"], tap=network["tap"], min_size=network["min_size"],
+                           max_size=network["max_size"], backbone=backbone)
+    state = load_state(path)
+    missing, unexpected = model.load_state_dict(state["weights"], strict=False)
+    missing = [k for k in missing if not k.startswith("backbone.backbone.")]
+    if missing or unexpected:
+        raise CheckpointError(f"checkpoint {path}: weights do not fit the detector its sidecar describes "
+                              f"({len(missing)} missing, {len(unexpected)} unexpected)")
+    return model.to(device or "cpu").eval(), record, {"optimizer": state.get("optimizer"), "rng": state.get("rng")}
