@@ -2,6 +2,7 @@
 and re-ranking a global-search shortlist by the localized region (the ICLR 2016 pipeline), both cached."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -98,6 +99,63 @@ def positive_pairs(dataset, queries=None, per_query: int | None = None) -> list[
                   if i in dataset.positive_boxes[q]]
         pairs += chosen[:per_query] if per_query else chosen
     return pairs
+
+
+def small_object_subset(dataset, max_area: float = 0.15):
+    """The queries of `dataset` judged only on their small-object positives: database images where the object's
+    true box covers less than `max_area` of the image. Those stay positives (easy or hard, as they were); the
+    query's other positives become junk (neither rewarded nor penalised). Queries without such a positive are
+    dropped; extra["source_queries"] gives each kept query's index in `dataset` (to select ranking columns)."""
+    if dataset.positive_boxes is None:
+        raise ValueError(f"{dataset.name}: the ground truth gives no boxes of the object in its positives")
+    if not 0 < max_area <= 1:
+        raise ValueError(f"max_area must be in (0, 1], got {max_area}")
+    sizes = {}
+    kept, gnd = [], []
+    for q, boxes in enumerate(dataset.positive_boxes):
+        small = set()
+        for i, (x1, y1, x2, y2) in boxes.items():
+            width, height = sizes.setdefault(i, image_size(dataset.images[i]))
+            if (x2 - x1) * (y2 - y1) < max_area * width * height:
+                small.add(i)
+        if not small:
+            continue
+        levels = {level: sorted(set(dataset.gnd[q][level]) & small) for level in ("easy", "hard")}
+        others = (set(dataset.gnd[q]["easy"]) | set(dataset.gnd[q]["hard"])) - small
+        kept.append(q)
+        gnd.append({**levels, "junk": sorted(set(dataset.gnd[q]["junk"]) | others)})
+    return dataclasses.replace(
+        dataset, name=f"{dataset.name} small objects (< {100 * max_area:g}% of the image)",
+        queries=[dataset.queries[q] for q in kept], bboxes=[dataset.bboxes[q] for q in kept], gnd=gnd,
+        query_ids=None if dataset.query_ids is None else [dataset.query_ids[q] for q in kept],
+        positive_boxes=[{i: b for i, b in dataset.positive_boxes[q].items() if i in set(g["easy"] + g["hard"])}
+                        for q, g in zip(kept, gnd)],
+        extra={**dataset.extra, "source_queries": kept, "max_area": max_area})
+
+
+def small_object_table(dataset, rankings: dict[str, np.ndarray], pairs, areas=(0.10, 0.15, 0.20),
+                       confidence: float = 0.95) -> pd.DataFrame:
+    """Rankings compared on `small_object_subset` at several area limits: per limit and pair (A, B) of names
+    in `rankings` (full ranks (n_db, n_queries) of `dataset`), the queries and positives kept, both mAPs, the
+    mean per-query difference A - B in AP points with its paired bootstrap interval, and whether it is real."""
+    from ..evaluation import paired_difference
+
+    rows = []
+    for area in areas:
+        small = small_object_subset(dataset, area)
+        columns = small.extra["source_queries"]
+        ap = {name: score_ranking(small, ranks[:, columns])["per_query_ap"] for name, ranks in rankings.items()}
+        for a, b in pairs:
+            gap = paired_difference(ap[a], ap[b], confidence)
+            rows.append({"object area <": f"{100 * area:g}%", "queries": len(columns),
+                         "positives": sum(len(boxes) for boxes in small.positive_boxes), "A - B": f"{a} - {b}",
+                         "mAP A": 100 * np.mean(ap[a]), "mAP B": 100 * np.mean(ap[b]),
+                         "difference": 100 * gap["difference"], "low": 100 * gap["low"], "high": 100 * gap["high"],
+                         "real": gap["real"]})
+    table = pd.DataFrame(rows)
+    numbers = ["mAP A", "mAP B", "difference", "low", "high"]
+    table[numbers] = table[numbers].round(1) + 0.0  # -0.0 after rounding prints as 0.0
+    return table.set_index(["object area <", "A - B"])
 
 
 def compare_localizers(maps: MapStore, pairs, methods=("exhaustive", "refine"),
