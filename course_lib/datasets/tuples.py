@@ -21,6 +21,8 @@ class TuplePairs:
     anchor_query[k]: which query of the dataset pair k belongs to; anchor_boxes[k]: its query box or None.
     pool: database images negatives are chosen from; pool_classes: one class id per pool image
     (negatives are taken one per class); forbidden[q]: pool ids that must never be a negative of query q.
+    query_class[q]: where the dataset gives one (rSfM's 3D model), the class of query q, none of whose
+    pool images may be its negative; None: only `forbidden` applies.
     """
 
     anchors: list[Path]
@@ -30,6 +32,7 @@ class TuplePairs:
     pool: list[Path]
     pool_classes: list[int]
     forbidden: list[set[int]]
+    query_class: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.anchors)
@@ -44,7 +47,8 @@ def tuple_pairs(dataset: RetrievalDataset, pool_classes=None) -> TuplePairs:
     """All (query, positive) pairs of `dataset`; its database is the negative pool.
 
     pool_classes: one class per database image (default `dataset.extra["image_object"]`, as
-    mini-train gives, else every image its own class).
+    mini-train gives, else every image its own class). `dataset.extra["query_class"]`, where present
+    (rSfM), keeps every image of a query's own class out of its negatives.
     """
     if pool_classes is None:
         pool_classes = dataset.extra.get("image_object", list(range(len(dataset.images))))
@@ -60,8 +64,9 @@ def tuple_pairs(dataset: RetrievalDataset, pool_classes=None) -> TuplePairs:
     if not anchors:
         raise ValueError(f"{dataset.name}: no query has a positive, so there is nothing to train on")
     forbidden = [set(g.get("easy", [])) | set(g.get("hard", [])) | set(g.get("junk", [])) for g in dataset.gnd]
+    query_class = dataset.extra.get("query_class")
     return TuplePairs(anchors, positives, anchor_query, anchor_boxes, list(dataset.images), [int(c) for c in pool_classes],
-                      forbidden)
+                      forbidden, [int(c) for c in query_class] if query_class is not None else None)
 
 
 @dataclass

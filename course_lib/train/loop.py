@@ -105,10 +105,13 @@ def mine(net: RetrievalNet, pairs: TuplePairs, pair_ids: list[int], settings: Tr
     pool = maps.describe(pairs.pool)
     similarity = (anchors @ pool.T).numpy()
     forbidden = [pairs.forbidden[pairs.anchor_query[k]] for k in pair_ids]
+    query_classes = ([pairs.query_class[pairs.anchor_query[k]] for k in pair_ids] if pairs.query_class is not None
+                     else None)
     if settings.mining == "hard":
-        chosen = hard_negatives(similarity, forbidden, pairs.pool_classes, settings.negatives)
+        chosen = hard_negatives(similarity, forbidden, pairs.pool_classes, settings.negatives, query_classes)
     else:
-        chosen = random_negatives(len(pairs.pool), forbidden, pairs.pool_classes, settings.negatives, rng)
+        chosen = random_negatives(len(pairs.pool), forbidden, pairs.pool_classes, settings.negatives, rng,
+                                  query_classes)
     picked = [similarity[row, ids].mean() for row, ids in enumerate(chosen) if ids]
     return chosen, float(np.mean(picked)) if picked else float("nan")
 

@@ -10,11 +10,13 @@ import numpy as np
 import torch
 
 
-def hard_negatives(similarity, forbidden, pool_classes, n_negatives: int) -> list[list[int]]:
+def hard_negatives(similarity, forbidden, pool_classes, n_negatives: int, query_classes=None) -> list[list[int]]:
     """For each query (row of `similarity`, (Q, P)), the pool ids of its `n_negatives` hardest negatives.
 
     forbidden: per query, the pool ids that must not be negatives (its positives and junk).
     pool_classes: (P,) class of every pool image; at most one negative per class is taken.
+    query_classes: optional (Q,) class of every query; no negative is taken from it (cirtorch never
+    takes a negative from the query's own 3D model).
     Fewer than `n_negatives` come back only when the pool has too few allowed classes.
     """
     similarity = torch.as_tensor(np.asarray(similarity, dtype=np.float32))
@@ -26,7 +28,7 @@ def hard_negatives(similarity, forbidden, pool_classes, n_negatives: int) -> lis
     chosen = []
     for q, ranked in enumerate(order):
         skip = set(int(i) for i in forbidden[q])
-        seen_classes, picks = set(), []
+        seen_classes, picks = ({query_classes[q]} if query_classes is not None else set()), []
         for i in ranked:
             if i in skip or pool_classes[i] in seen_classes:
                 continue
@@ -38,10 +40,11 @@ def hard_negatives(similarity, forbidden, pool_classes, n_negatives: int) -> lis
     return chosen
 
 
-def random_negatives(n_pool: int, forbidden, pool_classes, n_negatives: int, rng) -> list[list[int]]:
+def random_negatives(n_pool: int, forbidden, pool_classes, n_negatives: int, rng, query_classes=None
+                     ) -> list[list[int]]:
     """The same choice as `hard_negatives` but in a random order: the baseline mining is compared with."""
     scores = rng.random((len(forbidden), n_pool))
-    return hard_negatives(scores, forbidden, pool_classes, n_negatives)
+    return hard_negatives(scores, forbidden, pool_classes, n_negatives, query_classes)
 
 
 def similarities_faiss(queries: np.ndarray, pool: np.ndarray) -> np.ndarray:
