@@ -1,7 +1,7 @@
 """The notebooks' widgets in a real browser: JupyterLab on 127.0.0.1, driven by Playwright in headless Chromium.
 
 For every notebook that shows widgets, the test opens a cut-down copy in JupyterLab (the setup
-cell, the widget cells and the cells they need: tests/browser/widget_slice.py; the rest of the
+cell, the widget cells and the cells they need: tests/browser/notebook_slice.py; the rest of the
 notebook is nbval's job), runs all its cells with a live kernel, then moves each control of each widget (a slider by keyboard, a dropdown by choosing another option)
 and asserts that the view under it changes (the picture or the table the widget draws). It fails
 on any JavaScript error in the page or a widget "model not found" message, and saves a screenshot
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from widget_slice import is_widget_cell, widget_slice
+from notebook_slice import is_widget_cell, widget_slice
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 

@@ -1,4 +1,5 @@
-"""A notebook cut down to its widget cells and the cells they need, for the browser tests.
+"""A notebook cut down to some cells and the cells they need: the widget cells for the browser tests,
+the exercise cells for the release test (tests/test_release.py).
 
 A widget cell is a code cell that uses `widgets.` or `live(`. The cut keeps the setup cell, every
 widget cell, and, going backwards, every earlier code cell that binds or changes a name that a
@@ -47,22 +48,26 @@ def names_of(source: str) -> tuple[set[str], set[str]]:
 
 def widget_slice(nb) -> nbformat.NotebookNode:
     """A copy of `nb` with the setup cell, its widget cells and the cells they need, in their order."""
-    code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
-    widget_cells = [i for i in code if is_widget_cell(nb.cells[i])]
+    widget_cells = [i for i, cell in enumerate(nb.cells) if is_widget_cell(cell)]
     if not widget_cells:
         raise ValueError("the notebook has no widget cell")
+    return cells_needed(nb, widget_cells)
+
+
+def cells_needed(nb, targets: list[int]) -> nbformat.NotebookNode:
+    """A copy of `nb` with its first code cell (the setup cell), the code cells `targets` and the
+    earlier code cells they need, in their order (code cells only, sources as they are)."""
+    code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
     reads_binds = {i: names_of(nb.cells[i].source) for i in code}
-    keep = {code[0], *widget_cells}
+    keep = {code[0], *targets}
     needed = set().union(*(reads_binds[i][0] for i in keep))
     for i in reversed(code):
-        if i > max(widget_cells) or i in keep:
+        if i > max(targets) or i in keep:
             continue
         reads, binds = reads_binds[i]
         if binds & needed:
             keep.add(i)
             needed |= reads
     cut = nbformat.v4.new_notebook(metadata=nb.metadata)
-    for i in sorted(keep):
-        cell = nbformat.v4.new_code_cell(nb.cells[i].source)
-        cut.cells.append(cell)
+    cut.cells = [nbformat.v4.new_code_cell(nb.cells[i].source) for i in sorted(keep)]
     return cut
