@@ -1,7 +1,12 @@
 """Execute course notebooks top to bottom and store them with clean outputs.
 
-    python notebooks/execute.py                       # every notebook
+    python notebooks/execute.py                       # every notebook, outputs committed in place
     python notebooks/execute.py notebooks/00_start_here.ipynb
+    python notebooks/execute.py --device cuda --out build/executed-cuda   # as Colab would, on a GPU
+
+With --device, every notebook runs top to bottom on that device (cpu hides the GPU from the kernel;
+cuda needs one), the executed copies go into --out (never over the committed notebooks) and
+--out/timings.csv gets one row per notebook: seconds, status, the device by name.
 
 Outputs are committed so that students can read the notebooks on the web. This script
 removes execution noise (progress bars, widget state that cannot render statically) and
@@ -10,7 +15,13 @@ cell was edited after the outputs were made (stale outputs).
 """
 from __future__ import annotations
 
+import argparse
+import csv
+import datetime
 import hashlib
+import io
+import os
+import platform
 import re
 import sys
 import time
@@ -70,7 +81,99 @@ def execute(path: Path, timeout: int = 1200) -> float:
     return time.perf_counter() - start
 
 
-if __name__ == "__main__":
-    paths = [Path(p) for p in sys.argv[1:]] or sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
+TIMING_COLUMNS = ["notebook", "device", "device_name", "seconds", "status", "torch", "date"]
+
+
+def device_name(device: str) -> str:
+    """The hardware by name, for the timing table: the GPU's model, or the CPU's core count."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{os.cpu_count()}-core CPU ({platform.machine()})"
+
+
+def kernel_environment(device: str) -> dict[str, str]:
+    """The kernel's environment: on cpu the GPU is hidden, so `course_lib.setup()` picks the CPU."""
+    env = dict(os.environ)
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
+def execute_copy(path: Path, out: Path, device: str, timeout: int = 3600) -> dict[str, str]:
+    """Run `path` top to bottom with `device`; write the executed copy into `out`; one timing row."""
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    status = "ok"
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(NOTEBOOKS)}}).execute(env=kernel_environment(device))
+    except CellExecutionError as exc:  # keep going: the table says which notebook failed, and where
+        status = "error: " + " ".join(str(exc).strip().splitlines()[-1:])[:200]
+    seconds = time.perf_counter() - start
+    clean(nb)
+    nbformat.write(nb, out / path.name)
+    import torch
+
+    return {"notebook": path.name, "device": device, "device_name": device_name(device), "seconds": f"{seconds:.0f}",
+            "status": status, "torch": torch.__version__.split("+")[0],
+            "date": datetime.date.today().isoformat()}
+
+
+def write_timings(rows: list[dict[str, str]], target: Path) -> None:
+    from course_lib.files import atomic_write
+
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=TIMING_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_write(target) as f:
+        f.write(text.getvalue().encode())
+
+
+def check_device(device: str) -> None:
+    if device not in ("cpu", "cuda") and not re.fullmatch(r"cuda:\d+", device):
+        raise SystemExit(f"error: --device {device!r}: use cpu, cuda or cuda:N")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit(f"error: --device {device}: torch sees no GPU on this machine")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: all, in order)")
+    parser.add_argument("--device", help="run every notebook on this device (cpu, cuda, cuda:N) into --out, "
+                                         "with a timing table; without it, outputs are committed in place")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="folder for the executed copies and timings.csv (default build/executed-DEVICE)")
+    args = parser.parse_args(argv)
+    paths = args.notebooks or sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise SystemExit(f"error: no such notebook: {missing[0]}")
+    if args.device is None:
+        if args.out is not None:
+            raise SystemExit("error: --out goes with --device (without it, notebooks are executed in place)")
+        for p in paths:
+            print(f"{p.name}: executed in {execute(p):.0f} s")
+        return 0
+    check_device(args.device)
+    out = args.out or NOTEBOOKS.parent / "build" / f"executed-{args.device.replace(':', '-')}"
+    if out.resolve() in {p.resolve().parent for p in paths}:
+        raise SystemExit(f"error: --out {out}: that is where the notebooks are; the committed ones are never replaced")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
     for p in paths:
-        print(f"{p.name}: executed in {execute(p):.0f} s")
+        rows.append(execute_copy(p, out, args.device))
+        print(f"{p.name}: {rows[-1]['seconds']} s on {rows[-1]['device_name']}: {rows[-1]['status']}", flush=True)
+        write_timings(rows, out / "timings.csv")  # after each notebook: a long run that stops keeps its rows
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
