@@ -181,3 +181,17 @@ def test_sampler_settings_are_checked():
         TrainSettings(loss="triplet", sampler="hardest")
     with pytest.raises(ValueError, match="two objects and two views"):
         TrainSettings(loss="triplet", sampler="hard", objects_per_batch=1)
+
+
+def test_classification_retraining_learns_the_training_objects_and_saves_only_the_network(data, backbone, tmp_path):
+    settings = TrainSettings(**{**TINY, "epochs": 8, "lr": 3e-3}, loss="classification", objects_per_batch=3,
+                             views_per_object=6)
+    result = train(*data, settings, backbone=backbone, out_dir=tmp_path, progress=False)
+    trained = result.history[1:]
+    assert all(0 <= row["accuracy"] <= 1 for row in trained)
+    # One batch per epoch, so single epochs are noisy: the last three together are below the first.
+    assert sum(row["loss"] for row in trained[-3:]) / 3 < trained[0]["loss"]
+    net, record = load_checkpoint(tmp_path / "last.pt", backbone=backbone)   # no classifier weights in it
+    assert record["training"]["loss"] == "classification" and net.p == pytest.approx(result.net.p)
+    with pytest.raises(ValueError, match="samples no triplets"):
+        TrainSettings(loss="classification", sampler="hard")

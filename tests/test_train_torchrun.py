@@ -26,7 +26,7 @@ def test_torchrun_two_processes_write_one_checkpoint_from_rank_0(tmp_path):
     command = [*torchrun(), "--standalone", "--nproc_per_node", "2", "-m", "course_lib", "train", "mini-train",
                "--epochs", "1", "--tuples", "4", "--negatives", "2", "--image-size", "64", "--out", str(out),
                "--quiet", "--device", "cpu"]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
+    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     # One report (rank 0's), one checkpoint and its sidecar, no temporary file left behind.
     assert done.stdout.count("checkpoint:") == 1 and done.stdout.count("val mAP") == 1

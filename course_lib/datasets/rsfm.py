@@ -30,8 +30,8 @@ class _ListsOnlyUnpickler(pickle.Unpickler):
     on the student's machine. The db is a dict of lists, which pickle encodes without naming any
     class: refusing every name except the builtin containers loses nothing and closes that door."""
 
-    _ALLOWED = {("builtins", "set"), ("builtins", "frozenset"), ("builtins", "list"), ("builtins", "dict"),
-                ("builtins", "tuple")}
+    _ALLOWED = frozenset({("builtins", "set"), ("builtins", "frozenset"), ("builtins", "list"), ("builtins", "dict"),
+                          ("builtins", "tuple")})
 
     def find_class(self, module, name):
         if (module, name) not in self._ALLOWED:

@@ -109,11 +109,18 @@ class TopOverMaps(nn.Module):
 
     This is the module DistributedDataParallel wraps: DDP reduces gradients once per forward, so a
     training step must describe all its images in a single call (maps differ in size and cannot be stacked).
+    classes: for classification retraining (neural codes), a cosine classifier over the descriptors, whose
+    logits forward returns too: scale x cos(descriptor, class weight) (normalised softmax, as in NormFace:
+    Wang et al., ACM MM 2017; a fixed scale lets unit-length descriptors reach confident probabilities).
     """
 
-    def __init__(self, net: RetrievalNet):
+    def __init__(self, net: RetrievalNet, classes: int | None = None, scale: float = 16.0):
         super().__init__()
-        self.net = net
+        self.net, self.scale = net, scale
+        self.classifier = nn.Linear(net.dim, classes, bias=False) if classes else None
 
-    def forward(self, maps: list[Tensor]) -> Tensor:
-        return torch.cat([self.net.top(m[None]) for m in maps])
+    def forward(self, maps: list[Tensor]):
+        d = torch.cat([self.net.top(m[None]) for m in maps])
+        if self.classifier is None:
+            return d
+        return d, self.scale * d @ nn.functional.normalize(self.classifier.weight, dim=1).T

@@ -103,3 +103,14 @@ def describe_dataset(net, dataset, max_side: int | None, maps: FrozenMaps | None
     db = maps.describe(dataset.images, net=net).cpu().numpy().astype(np.float32)
     queries = maps.describe(dataset.queries, dataset.bboxes, net=net).cpu().numpy().astype(np.float32)
     return Descriptors(db={method: db}, queries={method: queries})
+
+
+def describe_networks(networks: dict, dataset, max_side: int | None, maps: FrozenMaps | None = None) -> Descriptors:
+    """Descriptors of `dataset` through several networks sharing one trunk, one method per network name
+    (ready for `experiment.interval_table` and `experiment.evaluate_descriptors`)."""
+    db, queries = {}, {}
+    for name, net in networks.items():
+        maps = maps or FrozenMaps(net, max_side)
+        desc = describe_dataset(net, dataset, max_side, maps, method=name)
+        db[name], queries[name] = desc.db[name], desc.queries[name]
+    return Descriptors(db=db, queries=queries)

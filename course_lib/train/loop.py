@@ -5,7 +5,10 @@ Two ways to choose negatives, one loop:
   random), then `tuples_per_epoch` tuples (query, positive, N negatives) in steps of `batch_tuples`;
 - per-batch sampling (`sampler`, notebook 05): each step holds P objects x K views, embedded with the
   current network, and `samplers.sample_triplets` picks every pair's negative inside the batch
-  (random, hard, semi-hard, distance-weighted); the loss is the triplet hinge.
+  (random, hard, semi-hard, distance-weighted); the loss is the triplet hinge;
+- classification retraining (loss "classification", neural codes): the same P x K batches, a cosine
+  classifier over the training objects on top of the descriptors, cross-entropy; the descriptors
+  (no classifier) are the codes.
 Each epoch ends with the validation mAP; epoch 0 in the history is the network before any step.
 """
 from __future__ import annotations
@@ -28,6 +31,8 @@ from . import distributed
 from .checkpoint import load_state, read_sidecar, save_checkpoint
 from .frozen import FrozenMaps, describe_dataset
 from .losses import DEFAULT_MARGINS, LOSSES
+
+TRAINING_LOSSES = (*LOSSES, "classification")
 from .mining import hard_negatives, random_negatives
 from .ranking_losses import triplet_hinge
 from .samplers import SAMPLERS, sample_triplets
@@ -41,7 +46,7 @@ class TrainingDiverged(RuntimeError):
 class TrainSettings:
     """Everything that determines a training run (recorded in the checkpoint's sidecar)."""
 
-    loss: str = "contrastive"          # "contrastive" or "triplet"
+    loss: str = "contrastive"          # "contrastive", "triplet" or "classification" (over object ids)
     margin: float | None = None        # default: 0.7 contrastive, 0.1 triplet (cirtorch's)
     epochs: int = 5
     mining: str = "hard"               # "hard" (nearest non-matching, one per class) or "random"
@@ -61,8 +66,11 @@ class TrainSettings:
     views_per_object: int = 4          # K views of each (with a sampler): the query crop and positives
 
     def __post_init__(self):
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+        if self.loss not in TRAINING_LOSSES:
+            raise ValueError(f"loss {self.loss!r}: choose one of {', '.join(TRAINING_LOSSES)}")
+        if self.loss == "classification" and self.sampler is not None:
+            raise ValueError(f"sampler {self.sampler!r}: classification retraining samples no triplets; "
+                             f"leave sampler None")
         if self.mining not in ("hard", "random"):
             raise ValueError(f"mining {self.mining!r}: choose hard or random")
         if self.sampler is not None:
@@ -70,14 +78,19 @@ class TrainSettings:
                 raise ValueError(f"sampler {self.sampler!r}: choose one of {', '.join(SAMPLERS)}")
             if self.loss != "triplet":
                 raise ValueError(f"sampler {self.sampler!r} trains the triplet loss; set loss='triplet'")
-            if self.objects_per_batch < 2 or self.views_per_object < 2:
-                raise ValueError(f"a batch needs two objects and two views of each or more, not "
-                                 f"{self.objects_per_batch} x {self.views_per_object}")
+        if self.per_batch and (self.objects_per_batch < 2 or self.views_per_object < 2):
+            raise ValueError(f"a batch needs two objects and two views of each or more, not "
+                             f"{self.objects_per_batch} x {self.views_per_object}")
         for name in ("epochs", "negatives", "batch_tuples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if self.margin is None:
+        if self.margin is None and self.loss in DEFAULT_MARGINS:
             self.margin = DEFAULT_MARGINS[self.loss]
+
+    @property
+    def per_batch(self) -> bool:
+        """Batches of P objects x K views (a sampler, or classification) rather than mined tuples."""
+        return self.sampler is not None or self.loss == "classification"
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -133,17 +146,20 @@ def train(train_set, val_set, settings: TrainSettings, backbone=None, out_dir: s
                        whitening_dim=settings.whitening_dim).to(device)
     if net.whitening is not None:
         _start_as_identity(net.whitening)
+    pairs = tuple_pairs(train_set)
+    objects = object_views(train_set) if settings.per_batch else None
+    # Classification retraining adds a classifier over the training objects; it is not part of the
+    # network (the codes are the descriptors) and is not saved: a resumed run starts it anew.
+    head = TopOverMaps(net, classes=len(objects) if settings.loss == "classification" else None).to(device)
     optimizer = torch.optim.Adam([
-        {"params": [p for n, p in net.named_parameters() if p.requires_grad and not n.startswith("gem.")]},
+        {"params": [p for n, p in head.named_parameters() if p.requires_grad and not n.startswith("net.gem.")]},
         {"params": list(net.gem.parameters()), "lr": settings.lr * 10, "weight_decay": 0.0}],
         lr=settings.lr, weight_decay=settings.weight_decay)
-    pairs = tuple_pairs(train_set)
-    objects = object_views(train_set) if settings.sampler else None
     maps = FrozenMaps(net, settings.max_side)
     maps.add(pairs.pool, progress=progress and "trunk maps: pool")
     maps.add(train_set.queries, train_set.bboxes, progress=progress and "trunk maps: queries")
     size = distributed.world()[1]
-    describer = TopOverMaps(net)
+    describer = head
     if size > 1:
         # DDP averages the gradients of the processes in backward; each process takes its share of a step.
         describer = torch.nn.parallel.DistributedDataParallel(
@@ -207,7 +223,7 @@ def _run_epochs(run: Run, val_set, history, first_epoch, record, progress) -> No
     for epoch in range(first_epoch, settings.epochs + 1):
         rng = np.random.default_rng([settings.seed, epoch])
         bar_label = f"epoch {epoch}/{settings.epochs}"
-        if settings.sampler:
+        if settings.per_batch:
             row = _batch_epoch(run, epoch, rng, progress and rank == 0 and bar_label)
         else:
             row = _tuple_epoch(run, epoch, rng, progress and rank == 0 and bar_label)
@@ -257,35 +273,49 @@ def _tuple_epoch(run: Run, epoch: int, rng, progress) -> dict:
 
 
 def _batch_epoch(run: Run, epoch: int, rng, progress) -> dict:
-    """Every object once, in batches of P objects x K views; negatives sampled inside each batch."""
+    """Every object once, in batches of P objects x K views; negatives sampled inside each batch
+    (or, for classification retraining, cross-entropy over the objects)."""
     settings = run.settings
     rank, size = distributed.world()
     batches = run.objects.batches(settings.objects_per_batch, rng)
-    losses, satisfied, similarity, triplets = [], [], [], []
+    losses, satisfied, similarity, counts = [], [], [], []
     sampling_s, start = 0.0, time.perf_counter()
     bar = tqdm(batches, desc=progress or "", disable=not progress, unit="batch")
     for step, object_ids in enumerate(bar):
         batch = run.objects.batch(object_ids, settings.views_per_object, rng)
         generator = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))
         run.optimizer.zero_grad(set_to_none=False)
-        d = run.describe(batch["paths"], batch["boxes"])
-        began = time.perf_counter()
-        a, p, n = sample_triplets(d, batch["labels"], settings.sampler, settings.margin, generator,
-                                  torch.from_numpy(batch["excluded"]))
-        sampling_s += time.perf_counter() - began
-        hinge = triplet_hinge(d[a], d[p], d[n], settings.margin)
-        # This process's share of the triplets; every process sampled the same ones (same seed, same network).
-        mine_sum = hinge[rank::size].sum() if len(hinge) else d.sum() * 0
-        _step(run, mine_sum, max(len(hinge), 1), epoch, step, losses)
-        if len(hinge):
-            satisfied.append(float((hinge == 0).float().mean()))
-            similarity.append(float((d[a] * d[n]).detach().sum(dim=1).mean()))
-            triplets.append(len(hinge))
+        out = run.describe(batch["paths"], batch["boxes"])
+        if settings.loss == "classification":
+            d, logits = out
+            labels = torch.as_tensor(batch["labels"], device=d.device)
+            terms = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+            satisfied.append(float((logits.argmax(dim=1) == labels).float().mean()))
+        else:
+            d = out
+            began = time.perf_counter()
+            a, p, n = sample_triplets(d, batch["labels"], settings.sampler, settings.margin, generator,
+                                      torch.from_numpy(batch["excluded"]))
+            sampling_s += time.perf_counter() - began
+            terms = triplet_hinge(d[a], d[p], d[n], settings.margin)
+            if len(terms):
+                satisfied.append(float((terms == 0).float().mean()))
+                similarity.append(float((d[a] * d[n]).detach().sum(dim=1).mean()))
+        # This process's share of the terms; every process computed the same ones (same seed, same network).
+        mine_sum = terms[rank::size].sum() if len(terms) else d.sum() * 0
+        _step(run, mine_sum, max(len(terms), 1), epoch, step, losses)
+        if len(terms):
+            counts.append(len(terms))
         bar.set_postfix(loss=f"{np.mean(losses):.4f}", p=f"{run.net.p:.2f}")
-    weights = np.asarray(triplets, dtype=float)
-    mean = (lambda v: float(np.average(v, weights=weights))) if len(weights) else (lambda v: float("nan"))
-    return {"loss": float(np.mean(losses)), "negative_similarity": mean(similarity), "satisfied": mean(satisfied),
-            "triplets": int(weights.sum()), "mining_s": sampling_s, "step_s": time.perf_counter() - start - sampling_s}
+    weights = np.asarray(counts, dtype=float)
+
+    def mean(values):
+        return float(np.average(values, weights=weights)) if len(values) else float("nan")
+
+    row = {"loss": float(np.mean(losses)), "mining_s": sampling_s, "step_s": time.perf_counter() - start - sampling_s}
+    if settings.loss == "classification":
+        return {**row, "accuracy": mean(satisfied), "negative_similarity": None, "satisfied": None}
+    return {**row, "negative_similarity": mean(similarity), "satisfied": mean(satisfied), "triplets": int(weights.sum())}
 
 
 def _step(run: Run, my_sum: torch.Tensor, count: int, epoch: int, step: int, losses: list) -> None:

@@ -46,6 +46,30 @@ def sampler_picks(points: np.ndarray, labels: Sequence, anchor: int, picks: dict
     return fig
 
 
+def sampler_training(histories: dict[str, list[dict]]):
+    """Per epoch and per sampler: the share of sampled triplets already at zero loss, the training loss,
+    and the validation mAP (epoch 0 = before training)."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
+    for label, history in histories.items():
+        trained = [row for row in history if row["loss"] is not None]
+        epochs = [row["epoch"] for row in trained]
+        axes[0].plot(epochs, [100 * row["satisfied"] for row in trained], marker="o", label=label)
+        axes[1].plot(epochs, [row["loss"] for row in trained], marker="o", label=label)
+        axes[2].plot([row["epoch"] for row in history], [100 * row["val_map"] for row in history], marker="o",
+                     label=label)
+    titles = ("sampled triplets already at zero loss (%)", "training loss (mean hinge)", "validation mAP (%)")
+    for ax, title in zip(axes, titles):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
 def parameter_curves(curves, baseline: float | None = None):
     """mAP (%) against a parameter, one panel per parameter: curves is a DataFrame with columns
     "parameter", "method", "value", "map" (one row per run). The dashed line is the first search."""
