@@ -1,5 +1,6 @@
 """Training throughput on the offline setting: tuples per second, the share of time spent mining hard
-negatives vs optimising, and mining by faiss search vs a torch matmul, measured in one run.
+negatives vs optimising, mining by faiss search vs a torch matmul, and per-batch triplet sampling
+(the share of its steps spent choosing negatives inside the batch), measured in one run.
 
     python benchmarks/train.py [--epochs 2] [--tuples 60]
 """
@@ -38,6 +39,17 @@ def main() -> None:
           f"{tuples / (mining + steps):.1f} tuples/s (trunk maps cached)")
     print(f"time share: mining {100 * mining / (mining + steps):.0f}%, optimisation steps "
           f"{100 * steps / (mining + steps):.0f}%")
+
+    for sampler in ("semi-hard", "distance-weighted"):
+        sampled = TrainSettings(loss="triplet", sampler=sampler, epochs=args.epochs, max_side=args.image_size,
+                                lr=1e-3, objects_per_batch=4, views_per_object=4)
+        rows = train(train_set, val_set, sampled, backbone=backbone, progress=False).history[1:]
+        sampling = sum(r["mining_s"] for r in rows)
+        steps = sum(r["step_s"] for r in rows)
+        triplets = sum(r["triplets"] for r in rows)
+        print(f"per-batch {sampler} sampling, batches of 4 x 4 images: {triplets} triplets in {sampling + steps:.1f} s "
+              f"({triplets / (sampling + steps):.0f} triplets/s); choosing negatives "
+              f"{100 * sampling / (sampling + steps):.1f}% of the time")
 
     maps = FrozenMaps(result.net, args.image_size)
     pool = maps.describe(train_set.images).numpy()

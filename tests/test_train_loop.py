@@ -195,3 +195,11 @@ def test_classification_retraining_learns_the_training_objects_and_saves_only_th
     assert record["training"]["loss"] == "classification" and net.p == pytest.approx(result.net.p)
     with pytest.raises(ValueError, match="samples no triplets"):
         TrainSettings(loss="classification", sampler="hard")
+
+
+def test_cli_sampler_with_the_contrastive_loss_is_a_one_line_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "course_lib", "train", "mini-train", "--sampler", "hard", "--loss",
+                           "contrastive", "--out", str(tmp_path / "run")], check=False, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2 and "trains the triplet loss" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
