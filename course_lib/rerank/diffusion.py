@@ -41,14 +41,23 @@ def query_vector(db: np.ndarray, query: np.ndarray, top: np.ndarray, gamma: floa
     return y
 
 
-def diffuse(graph: sparse.spmatrix, y: np.ndarray, alpha: float = 0.99, iterations: int = 20) -> np.ndarray:
-    r"""Solve :math:`(I - \alpha S)\, f = y` by conjugate gradient (the matrix is symmetric positive definite for
-    alpha < 1): f ranks the database by how strongly the query's mass reaches each item along the graph."""
+def diffusion_system(graph: sparse.spmatrix, alpha: float = 0.99) -> sparse.csr_matrix:
+    r"""The matrix :math:`I - \alpha S` of the diffusion, built once per graph and alpha (building it costs
+    more than a query's whole solve on a large database)."""
     if not 0 <= alpha < 1:
         raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+    return (sparse.identity(graph.shape[0], format="csr") - alpha * graph).tocsr()
+
+
+def diffuse(graph: sparse.spmatrix, y: np.ndarray, alpha: float = 0.99, iterations: int = 20,
+            system: sparse.spmatrix | None = None) -> np.ndarray:
+    r"""Solve :math:`(I - \alpha S)\, f = y` by conjugate gradient (the matrix is symmetric positive definite for
+    alpha < 1): f ranks the database by how strongly the query's mass reaches each item along the graph.
+    `system`: `diffusion_system(graph, alpha)`, to reuse across queries."""
+    if system is None:
+        system = diffusion_system(graph, alpha)
     if not y.any():
         return np.zeros_like(y)
-    system = sparse.identity(graph.shape[0], format="csr") - alpha * graph
     f, _ = cg(system, y, x0=y.copy(), maxiter=iterations, rtol=1e-6)
     return f
 
@@ -71,9 +80,10 @@ def diffusion_rerank(db: np.ndarray, queries: np.ndarray, ranks: np.ndarray, k: 
     if graph is None:
         graph = normalized_graph(affinity_graph(db, k, gamma))
     n = len(db)
+    system = diffusion_system(graph, alpha)
     new_ranks = np.empty_like(ranks)
     for q in range(len(queries)):
-        f = diffuse(graph, query_vector(db, queries[q], ranks[:query_k, q], gamma), alpha, iterations)
+        f = diffuse(graph, query_vector(db, queries[q], ranks[:query_k, q], gamma), alpha, iterations, system)
         position = np.empty(n, dtype=np.int64)
         position[ranks[:, q]] = np.arange(n)
         new_ranks[:, q] = np.lexsort((position, -f))

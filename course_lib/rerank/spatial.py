@@ -7,10 +7,14 @@ et al., ICCV 2011.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +25,11 @@ from skimage.measure import ransac
 from skimage.transform import AffineTransform, ProjectiveTransform
 
 from .. import config
-from ..files import save_npz
+from ..files import save_npz, sha256_of
 from ..images import load_image
 
 MODELS = {"affine": (AffineTransform, 3), "homography": (ProjectiveTransform, 4)}
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2: keyed by the image's content, not its name, size and time
 
 
 @dataclass(frozen=True)
@@ -50,23 +54,34 @@ def orb_features(path, max_side: int = 512, n_keypoints: int = 500, bbox=None) -
     return LocalFeatures(orb.keypoints[:, ::-1].astype(np.float64), orb.descriptors.astype(bool))
 
 
+@functools.cache
+def content_hash(path: str, status: tuple) -> str:
+    """sha256 of a file's bytes; `status` (size, times, inode) makes an edited file be read again."""
+    return sha256_of(path)
+
+
 def cached_orb_features(paths: Sequence, max_side: int = 512, n_keypoints: int = 500, bboxes=None,
                         cache_dir: Path | None = None) -> list[LocalFeatures]:
-    """`orb_features` of many images, cached on disk per image (keyed by file name, size, modification time,
-    crop and settings) under the kit's cache folder, so a rerun reads them instead of detecting again."""
+    """`orb_features` of many images, cached on disk per image under the kit's cache folder, keyed by the
+    image's content (sha256), the crop and the settings: extracted once, whatever the file is called or
+    wherever it lies, and again when the image is edited in place."""
     folder = Path(cache_dir) if cache_dir is not None else config.home_dir() / "local_features"
     bboxes = [None] * len(paths) if bboxes is None else list(bboxes)
     found = []
     for path, bbox in zip(paths, bboxes):
         stat = os.stat(path)
-        spec = json.dumps([FEATURES_VERSION, os.fspath(path), stat.st_size, stat.st_mtime_ns, max_side,
-                           n_keypoints, None if bbox is None else [float(v) for v in bbox]])
+        status = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev)
+        spec = json.dumps([FEATURES_VERSION, content_hash(os.fspath(path), status), max_side, n_keypoints,
+                           None if bbox is None else [float(v) for v in bbox]])
         file = folder / f"orb-{hashlib.sha256(spec.encode()).hexdigest()[:24]}.npz"
         if file.is_file():
-            with np.load(file) as stored:
-                found.append(LocalFeatures(stored["keypoints"], np.unpackbits(stored["packed"], axis=1)
-                                           .astype(bool)[:, :256]))
-            continue
+            try:
+                with np.load(file) as stored:
+                    found.append(LocalFeatures(stored["keypoints"], np.unpackbits(stored["packed"], axis=1)
+                                               .astype(bool)[:, :256]))
+                continue
+            except (OSError, ValueError, KeyError, EOFError):  # a damaged cache entry: extract again
+                pass
         features = orb_features(path, max_side, n_keypoints, bbox)
         save_npz(file, keypoints=features.keypoints, packed=np.packbits(features.descriptors, axis=1))
         found.append(features)
@@ -137,25 +152,48 @@ def count_inliers(source: np.ndarray, target: np.ndarray, model: str = "affine",
 
 
 def verified_inliers(query: LocalFeatures, candidates: Sequence[LocalFeatures], model: str = "affine",
-                     threshold: float = 5.0, max_trials: int = 200) -> np.ndarray:
-    """Inlier count of the query against each candidate image: (len(candidates),) integers."""
+                     threshold: float = 5.0, max_trials: int = 200, pool: Executor | None = None) -> np.ndarray:
+    """Inlier count of the query against each candidate image: (len(candidates),) integers.
+
+    Matching runs here (faiss, fast); the RANSAC fits, most of the cost, run in `pool` when one is given
+    (see `verification_pool`), with the same counts: every fit is seeded the same way wherever it runs.
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     counts = np.zeros(len(candidates), dtype=np.int64)
+    jobs = []
     for i, candidate in enumerate(candidates):
         pairs = match_features(query, candidate)
-        counts[i] = count_inliers(query.keypoints[pairs[:, 0]], candidate.keypoints[pairs[:, 1]], model,
-                                  threshold, max_trials)
+        if len(pairs) > MODELS[model][1]:  # fewer matches than a model needs: 0 inliers, nothing to fit
+            jobs.append((i, query.keypoints[pairs[:, 0]], candidate.keypoints[pairs[:, 1]]))
+    if not jobs:
+        return counts
+    fit = functools.partial(count_inliers, model=model, threshold=threshold, max_trials=max_trials)
+    sources, targets = [job[1] for job in jobs], [job[2] for job in jobs]
+    found = pool.map(fit, sources, targets) if pool is not None else map(fit, sources, targets)
+    counts[[job[0] for job in jobs]] = list(found)
     return counts
+
+
+def verification_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for the RANSAC fits of `verified_inliers` (started by forkserver, not fork: a forked
+    copy of a process that already runs torch or OpenMP threads can hang). Starting costs about a second."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
 
 
 def spatial_rerank(ranks: np.ndarray, query_features: Sequence[LocalFeatures],
                    database_features: Callable[[Sequence[int]], Sequence[LocalFeatures]], top_k: int = 100,
                    model: str = "affine", min_inliers: int = 8, threshold: float = 5.0,
-                   max_trials: int = 200) -> tuple[np.ndarray, np.ndarray]:
+                   max_trials: int = 200, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Re-rank the top_k of every query by inlier count; below it the list is unchanged.
 
     Candidates with at least min_inliers inliers move to the front, most inliers first; the others keep
     their order after them (ties keep the original order too). database_features(ids) returns the
-    features of those database images (so only what the shortlists need is computed).
+    features of those database images (so only what the shortlists need is computed). workers > 1 fits
+    the RANSAC models in that many processes (same result; worth it for long shortlists and many queries).
     Returns (new ranks (n_db, n_queries), inlier counts (top_k, n_queries) in the original order).
     """
     if model not in MODELS:
@@ -163,10 +201,12 @@ def spatial_rerank(ranks: np.ndarray, query_features: Sequence[LocalFeatures],
     ranks = np.array(ranks, copy=True)
     top_k = min(top_k, len(ranks))
     counts = np.zeros((top_k, ranks.shape[1]), dtype=np.int64)
-    for q in range(ranks.shape[1]):
-        shortlist = ranks[:top_k, q]
-        inliers = verified_inliers(query_features[q], database_features(shortlist), model, threshold, max_trials)
-        counts[:, q] = inliers
-        score = np.where(inliers >= min_inliers, inliers, 0)
-        ranks[:top_k, q] = shortlist[np.argsort(-score, kind="stable")]
+    with verification_pool(workers) if workers > 1 else contextlib.nullcontext() as pool:
+        for q in range(ranks.shape[1]):
+            shortlist = ranks[:top_k, q]
+            inliers = verified_inliers(query_features[q], database_features(shortlist), model, threshold,
+                                       max_trials, pool)
+            counts[:, q] = inliers
+            score = np.where(inliers >= min_inliers, inliers, 0)
+            ranks[:top_k, q] = shortlist[np.argsort(-score, kind="stable")]
     return ranks, counts
