@@ -57,3 +57,100 @@ def evaluate_reduced(args, dataset, backbone, methods) -> list[dict]:
         print(f"{row['method']}: {row['dims']} dims, {row['index']}, {row['bytes_per_vector']} bytes/vector, "
               f"{row['ms_per_query']:.2f} ms/query", file=sys.stderr)
     return rows
+
+
+def add_parsers(sub) -> None:
+    """The `extract` and `index` subcommands."""
+    from ..names import BACKBONES, DEFAULT_BACKBONE, POOLING_NAMES
+
+    ex = sub.add_parser("extract", help="extract a dataset's descriptors into resumable shards (torchrun: shared out)",
+                        description="Write a dataset's global descriptors into DIR as shards (shard-NNNNN.npz, each "
+                                    "written whole or not at all) plus manifest.json. Run it again after an "
+                                    "interruption: finished shards are kept. Under `torchrun --nproc_per_node N "
+                                    "-m course_lib extract ...` each process extracts every N-th shard.")
+    ex.add_argument("dataset", help="a registered dataset name or a dataset folder")
+    ex.add_argument("--out", required=True, metavar="DIR", help="folder for the shards (new, empty, or this "
+                    "command's earlier output to finish)")
+    ex.add_argument("--pooling", action="append", choices=list(POOLING_NAMES), help="pooling (repeat; default: gem)")
+    ex.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
+    ex.add_argument("--image-size", dest="max_side", type=positive_int, default=512, metavar="N",
+                    help="longer image side in pixels (default 512)")
+    ex.add_argument("--shard-size", type=positive_int, default=1000, metavar="N", help="images per shard (default 1000)")
+    ex.add_argument("--device", help="torch device (default: cuda if available, else cpu; under torchrun each "
+                    "process takes the GPU of its local rank)")
+    ex.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")
+    ex.add_argument("--quiet", action="store_true", help="no progress lines")
+    ex.set_defaults(func=cmd_extract)
+
+    ix = sub.add_parser("index", help="build a faiss index from `extract`'s shards",
+                        description="Build a faiss index from a shard folder written by `extract`, one shard in "
+                                    "memory at a time, and write it to a file (faiss format).")
+    from ..cli import OneLineParser
+
+    actions = ix.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    build = actions.add_parser("build", help="train the index on a sample of the shards, then add every shard")
+    build.add_argument("folder", metavar="DIR", help="shard folder written by `extract`")
+    build.add_argument("--index", required=True, metavar="FACTORY",
+                       help='faiss factory string, e.g. "PCA256,IVF4096,PQ32" or "IVF1024,Flat"')
+    build.add_argument("--pooling", default="gem", help="which descriptors of the shards (default gem)")
+    build.add_argument("--train", type=positive_int, default=100_000, metavar="N",
+                       help="vectors sampled from the shards to train on (default 100000)")
+    build.add_argument("--out", required=True, metavar="FILE", help="index file to write")
+    build.set_defaults(func=cmd_index_build)
+
+
+def cmd_extract(args) -> int:
+    import os
+
+    from .. import config
+    from ..datasets import load_dataset
+    from ..models import load_backbone
+    from ..train.distributed import init_from_environment
+    from .shards import extract_dataset, world
+
+    if args.max_side < 32:
+        raise ValueError(f"--image-size {args.max_side}: must be at least 32 pixels")
+    device = config.get_device(args.device)
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        device = config.get_device(f"cuda:{int(os.environ['LOCAL_RANK'])}")
+    init_from_environment(device)
+    dataset = load_dataset(args.dataset, download=not args.no_download, progress=not args.quiet)
+    backbone = load_backbone(args.backbone, device=device)
+    rank, world_size = world()
+    if rank == 0 and not args.quiet:
+        print(f"{dataset.summary()} | backbone {backbone.name} | longer side {args.max_side} | {world_size} "
+              f"process(es) | {device}", file=sys.stderr)
+    manifest = extract_dataset(dataset, backbone, args.pooling or ["gem"], args.out, shard_size=args.shard_size,
+                               max_side=args.max_side, device=device, progress=not args.quiet)
+    if rank == 0:
+        writers = sorted({shard["rank"] for shard in manifest["shards"]})
+        print(f"{args.out}: {manifest['n_images']} images in {len(manifest['shards'])} shards "
+              f"(written by rank {', '.join(map(str, writers))}), {', '.join(manifest['methods'])}")
+    return 0
+
+
+def cmd_index_build(args) -> int:
+    import time
+    from pathlib import Path
+
+    import faiss
+
+    from ..files import atomic_write
+    from . import zoo
+    from .shards import build_from_shards, peak_memory_mb
+
+    out = Path(args.out).expanduser()
+    if out.is_dir() or not out.parent.is_dir():
+        raise ValueError(f"--out {args.out}: " + ("is a folder; give a file name" if out.is_dir()
+                                                   else f"folder {out.parent} does not exist"))
+    start = time.perf_counter()
+    index = build_from_shards(args.folder, args.index, args.pooling, n_train=args.train)
+    seconds = time.perf_counter() - start
+    data = faiss.serialize_index(index)
+    with atomic_write(out) as f:
+        f.write(data.tobytes())
+    peak = peak_memory_mb()
+    print(f"{args.out}: {args.index} over {index.ntotal} vectors, {len(data) / max(index.ntotal, 1):.1f} bytes/vector "
+          f"({zoo.code_bytes(index)} bytes of code), built in {seconds:.1f} s, peak memory "
+          f"{'unknown' if peak is None else f'{peak:.0f} MB'}")
+    return 0

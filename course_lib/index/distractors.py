@@ -1,5 +1,7 @@
 """A labelled stand-in for a million distractor images when none can be downloaded: vectors drawn from a
-Gaussian with the mean and covariance (PCA) of real descriptors, L2-normalised.
+Gaussian with the mean and covariance (PCA) of real descriptors, L2-normalised. The real descriptors can
+be those of random regions of real photos (`region_descriptors`): thousands of them give a covariance of
+full rank, where a few hundred whole images leave most of a 1280-D space empty.
 
 What it keeps: the dimension, the spread along each principal direction, hence the cost of search and
 the behaviour of quantisers on real-like statistics. What it lacks: the clusters, near-duplicates and
@@ -10,6 +12,39 @@ from __future__ import annotations
 import numpy as np
 
 from ..transforms import PCA, l2_normalise
+
+
+def random_windows(height: int, width: int, count: int, rng: np.random.Generator, min_cells: int = 3
+                   ) -> list[tuple[int, int, int, int]]:
+    """`count` random (top, left, bottom, right) windows of a height x width feature map, each side at least
+    min_cells cells (or the whole side when it is shorter)."""
+    windows = []
+    for _ in range(count):
+        h = int(rng.integers(min(min_cells, height), height + 1))
+        w = int(rng.integers(min(min_cells, width), width + 1))
+        top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+        windows.append((top, left, top + h, left + w))
+    return windows
+
+
+def region_descriptors(paths, backbone, method: str = "gem", per_image: int = 16, max_side: int = 384,
+                       seed: int = 0) -> np.ndarray:
+    """(len(paths) * per_image, D) L2-normalised descriptors of random regions of real photos: one forward
+    pass per photo, each region pooled from its window of the last conv map (as R-MAC pools its regions).
+    Thousands of them give real descriptor statistics for a stand-in at a few hundred forward passes."""
+    import torch
+    from torch.nn import functional as F
+
+    from ..features import conv_map
+    from ..pooling import pool
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for path in paths:
+        fmap = conv_map(backbone, path, max_side=max_side)
+        for top, left, bottom, right in random_windows(fmap.shape[1], fmap.shape[2], per_image, rng):
+            rows.append(pool(method, fmap[None, :, top:bottom, left:right]))
+    return F.normalize(torch.cat(rows), dim=1).numpy().astype(np.float32)
 
 
 def gaussian_distractors(pca: PCA, n: int, seed: int = 0, chunk: int = 100_000) -> np.ndarray:

@@ -32,14 +32,19 @@ def build(factory: str, db: np.ndarray, train: np.ndarray | None = None) -> fais
     index = make_index(factory, db.shape[1])
     skip_polysemous_training(index)
     if not index.is_trained:
-        train = db if train is None else as_float32(train, "train")
-        try:
-            index.train(train)
-        except RuntimeError as err:  # e.g. fewer training vectors than IVF lists
-            reason = next((line for line in str(err).splitlines() if "Error" in line), str(err)).split(": ")[-1]
-            raise ValueError(f"index {factory!r}: cannot train on {train.shape[0]} vectors ({reason.strip()})") from None
+        train_index(index, factory, db if train is None else train)
     index.add(db)
     return index
+
+
+def train_index(index: faiss.Index, factory: str, train: np.ndarray) -> None:
+    """Train an index on (n, dim) vectors; faiss's refusal (e.g. fewer vectors than IVF lists) is a one-line ValueError."""
+    train = as_float32(train, "train")
+    try:
+        index.train(train)
+    except RuntimeError as err:
+        reason = next((line for line in str(err).splitlines() if "Error" in line), str(err)).split(": ")[-1]
+        raise ValueError(f"index {factory!r}: cannot train on {train.shape[0]} vectors ({reason.strip()})") from None
 
 
 def skip_polysemous_training(index: faiss.Index) -> None:
