@@ -35,6 +35,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 SCREENSHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS", REPO / "build" / "browser-screenshots"))
+# BROWSER_KERNEL_PYTHON=/path/to/python runs the notebooks' kernel with that interpreter (another ipywidgets).
 RUN_ALL_TIMEOUT_S = 180
 VIEW_CHANGE_TIMEOUT_MS = 60_000
 # Chromium flags for a machine with a closed network: no background connections, no sandbox as root.
@@ -93,6 +94,14 @@ def lab(tmp_path_factory):
         (root / folder).symlink_to(REPO / folder, target_is_directory=True)
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".ws")}
+    kernel_python = os.environ.get("BROWSER_KERNEL_PYTHON")
+    if kernel_python:  # e.g. an environment with Colab's ipywidgets 7 behind JupyterLab 4's widget frontend
+        spec = root / ".jupyter-data" / "kernels" / "python3"
+        spec.mkdir(parents=True)
+        (spec / "kernel.json").write_text(json.dumps({
+            "argv": [kernel_python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Python 3 (ipykernel)", "language": "python"}))
+        env["JUPYTER_PATH"] = str(root / ".jupyter-data")
     # Render every cell (JupyterLab 4 renders only the cells in view by default), so each widget can be reached.
     settings = root / ".settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
@@ -182,14 +191,19 @@ def move(control) -> str:
         return f"date -> {later}"
     handle = control.locator(".noUi-handle, .ui-slider-handle")
     if handle.count():
+        # To the far end: one step may show the same thing (a week with no new event); the other end if already there.
+        at_end = handle.first.get_attribute("aria-valuenow") == handle.first.get_attribute("aria-valuemax")
         handle.first.focus()
-        handle.first.press("End")  # to the far end: one step may show the same thing (a week with no new event)
-        return "slider -> its far end"
+        handle.first.press("Home" if at_end else "End")
+        return f"slider -> its {'first' if at_end else 'last'} value"
     return ""
 
 
 @pytest.mark.parametrize("notebook", notebooks_with_widgets(), ids=lambda p: p.stem)
 def test_widgets_respond_in_jupyterlab(notebook, lab, browser):
+    silenced = [c.source.rstrip().splitlines()[-1] for c in nbformat.read(notebook, as_version=4).cells
+                if is_widget_cell(c) and c.source.rstrip().endswith(";")]
+    assert not silenced, f"{notebook.name}: a widget cell ends with ';', so Jupyter shows no widget: {silenced[0]!r}"
     base, token = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     problems: list[str] = []
@@ -200,6 +214,12 @@ def test_widgets_respond_in_jupyterlab(notebook, lab, browser):
     page.goto(f"{base}/lab/workspaces/{notebook.stem}/tree/notebooks/{notebook.name}?reset&token={token}")
     page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
     page.get_by_text("Kernel status: Idle").first.wait_for(state="attached", timeout=60_000)
+    dialog = page.locator(".jp-Dialog")
+    page.wait_for_timeout(1000)
+    if dialog.count():  # a kernel that failed to start, a kernel chooser: say what it says
+        (SCREENSHOTS / notebook.stem).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / notebook.stem / "dialog.png"))
+        pytest.fail(f"{notebook.name}: JupyterLab shows a dialog: {' '.join(dialog.first.inner_text().split())[:300]}")
     run_all_cells(page)
 
     folder = SCREENSHOTS / notebook.stem
@@ -209,9 +229,14 @@ def test_widgets_respond_in_jupyterlab(notebook, lab, browser):
         has=page.locator(".widget-image, .widget-html-content"))
     count = widget_boxes.count()
     page.screenshot(path=str(folder / "after_run_all.png"))
-    silenced = [c.source.splitlines()[0] for c in nbformat.read(notebook, as_version=4).cells
-                if is_widget_cell(c) and c.source.rstrip().endswith(";")]
-    assert not silenced, f"{notebook.name}: a widget cell ends with ';', so Jupyter shows no widget: {silenced[0]!r}"
+    if count == 0:
+        shown = page.get_by_text("Click to show javascript error")
+        if shown.count():  # the widget frontend failed: show what it said
+            shown.first.click()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(folder / "javascript_error.png"))
+            error = " ".join(shown.first.locator("xpath=..").inner_text().split())[:400]
+            pytest.fail(f"{notebook.name}: the widget frontend failed: {error}")
     assert count > 0, f"{notebook.name}: no widget rendered (is the ipywidgets frontend missing?)"
     moved = 0
     for i in range(count):
