@@ -179,3 +179,16 @@ def test_cli_writes_both_copies(tmp_path):
     for kind in ("student", "instructor"):
         nb = nbformat.read(tmp_path / "out" / kind / "00_start_here.ipynb", as_version=4)
         assert nb.metadata[release.RELEASE_KEY] == kind
+
+
+def test_notebook_slice_keeps_what_the_targets_need_and_nothing_else():
+    cells = ["import math\nSETUP = 1",                  # 0: the setup cell, always kept
+             "import numpy as np\ndata = np.arange(3)",  # 1: binds data (needed)
+             "slow = sum(range(10**9))",                 # 2: nobody reads slow
+             "data[0] = 7\nconfig = {}",                 # 3: changes data (needed)
+             "def f(x):\n    return x + data.sum()",    # 4: binds f; its parameter x is local
+             "print(f(1))"]                              # 5: the target
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in cells])
+    nb.cells.insert(2, nbformat.v4.new_markdown_cell("text"))
+    cut = notebook_slice.cells_needed(nb, [6])
+    assert [c.source for c in cut.cells] == [cells[0], cells[1], cells[3], cells[4], cells[5]]
