@@ -1,7 +1,10 @@
-"""`--plot FILE`: evaluate draws mAP with bootstrap intervals, search its results grid; figures written atomically."""
+"""`--plot FILE`: evaluate draws mAP with bootstrap intervals, search its results grid; figures written atomically.
+Progress bars in a log redraw rarely."""
 from __future__ import annotations
 
+import io
 import math
+import os
 
 import matplotlib
 import pytest
@@ -57,3 +60,17 @@ def test_evaluate_plot_refuses_a_bad_file_before_any_work(tmp_path, capsys, valu
 def test_search_takes_plot_as_the_name_of_its_figure_option():
     args = build_parser().parse_args(["search", "mini", "--query", "q.jpg", "--plot", "results.png"])
     assert args.show == "results.png"
+
+
+def test_progress_bars_in_a_log_redraw_rarely(monkeypatch):
+    from course_lib.cli import LOG_PROGRESS_INTERVAL_S, calm_progress_in_logs
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
+    calm_progress_in_logs(Terminal())
+    assert "TQDM_MININTERVAL" not in os.environ
+    calm_progress_in_logs(io.StringIO())  # a log file or CI's pipe
+    assert os.environ["TQDM_MININTERVAL"] == LOG_PROGRESS_INTERVAL_S
