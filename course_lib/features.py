@@ -7,6 +7,7 @@ determines them, so rerunning a notebook does not recompute them.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -20,7 +21,6 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torchvision.transforms.functional import pil_to_tensor
 from tqdm.auto import tqdm
 
 from . import config
@@ -46,8 +46,8 @@ class Descriptors:
 
 def image_tensor(path, max_side: int | None, bbox=None) -> torch.Tensor:
     """(3, H, W) float tensor in [0, 1]: decoded, cropped to bbox, longer side <= max_side."""
-    img = load_image(path, max_side=max_side, bbox=bbox)
-    return pil_to_tensor(img).float().div_(255)
+    pixels = np.array(load_image(path, max_side=max_side, bbox=bbox))  # (H, W, 3) uint8 RGB, a writable copy
+    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous().float().div_(255)
 
 
 class _Images(torch.utils.data.Dataset):
@@ -145,21 +145,40 @@ def conv_maps(backbone, image, taps: Sequence[str], max_side: int | None = 512) 
 
     image: a file path, or a (3, H, W) tensor in [0, 1] (then max_side is not applied).
     """
-    acts = backbone(_one_image(backbone, image, max_side), tuple(taps))
+    with exact_float32():
+        acts = backbone(_one_image(backbone, image, max_side), tuple(taps))
     return {tap: acts[tap][0].cpu() for tap in taps}
 
 
 @torch.inference_mode()
 def conv_map(backbone, image, tap: str | None = None, max_side: int | None = 512) -> torch.Tensor:
     """One image's (C, H, W) feature map on the CPU at `tap` (default: the last conv layer)."""
-    return backbone.conv_map(_one_image(backbone, image, max_side), tap)[0].cpu()
+    with exact_float32():
+        return backbone.conv_map(_one_image(backbone, image, max_side), tap)[0].cpu()
+
+
+@contextlib.contextmanager
+def exact_float32():
+    """Convolutions and matrix products in true float32 inside the block, the previous settings after.
+
+    cuDNN runs float32 convolutions in TF32 (a 10-bit mantissa) by default on recent NVIDIA GPUs, the
+    likeliest cause of the 0.1-0.2 mAP differences seen on mini between an H200 and a CPU (not yet
+    re-measured on a GPU). Descriptors must not depend on the device, so extraction turns TF32 off.
+    No effect on a CPU.
+    """
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 @torch.inference_mode()
 def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side: int | None = 512,
                     bboxes=None, scales: Sequence[float] = (1.0,), tap: str | None = None,
                     batch_size: int | None = None, num_workers: int | None = None, device=None,
-                    progress: bool | str = True) -> dict[str, np.ndarray]:
+                    progress: bool | str = True, amp: bool = False) -> dict[str, np.ndarray]:
     """L2-normalised global descriptors of images, one (N, D) array per method.
 
     methods: see `resolve_method`: pooling names from `course_lib.pooling.POOLINGS`,
@@ -168,6 +187,9 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
     scales: multi-scale extraction as in Radenovic et al.: the image is resized by each
     factor, pooled, and the descriptors are summed and L2-normalised.
     batch_size: images of equal shape share a batch; default `default_batch_size(device)`.
+    amp: run the network in mixed precision (float16 on a GPU, bfloat16 on a CPU); pooling stays float32.
+    Off by default, because it moves descriptors beyond rounding (a cosine of about 0.999 to float32's);
+    without it the network runs in true float32 on every device (see `exact_float32`).
     """
     methods = list(methods)
     resolved = {m: resolve_method(m, backbone, tap) for m in methods}
@@ -184,16 +206,20 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
         _Images(paths, max_side, bboxes), batch_sampler=_same_size_batches(paths, max_side, bboxes, batch_size),
         collate_fn=_collate, num_workers=num_workers, pin_memory=device.type == "cuda")
     label = progress if isinstance(progress, str) else "extract"
-    with tqdm(total=n, desc=label, disable=not progress, unit="img") as bar:
+    mixed = torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16,
+                           enabled=amp)
+    with tqdm(total=n, desc=label, disable=not progress, unit="img") as bar, exact_float32():
         for ids, batch in loader:
             batch = batch.to(device, non_blocking=True)
             summed: dict[str, torch.Tensor] = {}
             for s in scales:
                 x = batch if s == 1 else F.interpolate(batch, scale_factor=s, mode="bilinear",
                                                        align_corners=False, antialias=True)
-                acts = backbone(x, taps)
+                with mixed:
+                    acts = backbone(x, taps)
                 for m, (name, t) in resolved.items():
-                    d = F.normalize(acts[t], dim=1) if name == FC_DESCRIPTOR else pool(name, acts[t])
+                    act = acts[t].float()
+                    d = F.normalize(act, dim=1) if name == FC_DESCRIPTOR else pool(name, act)
                     summed[m] = summed[m] + d if m in summed else d
             for m in methods:
                 out[m][ids] = F.normalize(summed[m], dim=1).float().cpu().numpy()
@@ -218,7 +244,7 @@ def _fingerprint(paths) -> str:
     return h.hexdigest()
 
 
-def cache_key(dataset, backbone_name: str, tap: str, method: str, max_side, scales) -> str:
+def cache_key(dataset, backbone_name: str, tap: str, method: str, max_side, scales, amp: bool = False) -> str:
     spec = {
         "version": CACHE_VERSION, "dataset": dataset.name, "backbone": backbone_name, "tap": tap,
         "method": method, "max_side": max_side, "scales": [float(s) for s in scales],
@@ -226,6 +252,8 @@ def cache_key(dataset, backbone_name: str, tap: str, method: str, max_side, scal
         "bboxes": [list(map(float, b)) if b is not None else None for b in dataset.bboxes],
         "query_ids": dataset.query_ids,
     }
+    if amp:  # mixed precision changes descriptors beyond rounding; float32 keys stay as they were
+        spec["amp"] = True
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -255,7 +283,7 @@ def _read_cache(path: Path, n_db: int, n_queries: int) -> tuple[np.ndarray, np.n
 def extract_descriptors(dataset, backbone, methods: Sequence[str] = ("mac", "spoc", "gem", "rmac"),
                         max_side: int | None = 512, scales: Sequence[float] = (1.0,), tap: str | None = None,
                         cache: bool = True, cache_dir: Path | None = None, device=None, batch_size: int | None = None,
-                        progress: bool = True) -> Descriptors:
+                        progress: bool = True, amp: bool = False) -> Descriptors:
     """Database and query descriptors of a `RetrievalDataset`, computed once and cached.
 
     Queries are cropped to their box when the dataset gives one (the Oxford/Paris
@@ -266,7 +294,7 @@ def extract_descriptors(dataset, backbone, methods: Sequence[str] = ("mac", "spo
     keys = {}
     for m in methods:
         pooling, layer = resolve_method(m, backbone, tap)
-        keys[m] = cache_key(dataset, backbone.name, layer, pooling, max_side, scales)
+        keys[m] = cache_key(dataset, backbone.name, layer, pooling, max_side, scales, amp)
     db: dict[str, np.ndarray] = {}
     queries: dict[str, np.ndarray] = {}
     missing = []
@@ -279,7 +307,7 @@ def extract_descriptors(dataset, backbone, methods: Sequence[str] = ("mac", "spo
             db[m], queries[m] = cached
     if missing:
         common = dict(backbone=backbone, methods=missing, max_side=max_side, scales=scales, tap=tap,
-                      device=device, batch_size=batch_size)
+                      device=device, batch_size=batch_size, amp=amp)
         new_db = describe_images(dataset.images, progress=progress and f"{dataset.name} database", **common)
         if dataset.query_ids is not None:
             new_q = {m: a[dataset.query_ids] for m, a in new_db.items()}

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 __all__ = [
     "PoolingError", "UnknownPoolingError",
     "l2n", "mac", "spoc", "center_prior_weights", "gem",
-    "rmac_regions", "rmac",
+    "rmac_regions", "rmac", "regional_max",
     "integral_images", "box_max_approx", "rmac_integral",
     "POOLINGS", "pool",
     "L2N", "MAC", "SPoC", "GeM", "RMAC",
@@ -177,11 +177,26 @@ def rmac(x: Tensor, L: int = 3, eps: float = 1e-6) -> Tensor:
     The paper also PCA-whitens each regional vector; that learned step comes with notebook 03.
     """
     x = _check_maps(x, "rmac")
-    total = torch.zeros(x.shape[:2], device=x.device, dtype=x.dtype)
-    for left, top, w, h in rmac_regions(x.shape[-2], x.shape[-1], L):
-        region_max = x[:, :, top:top + h, left:left + w].amax(dim=(-2, -1))
-        total += l2n(region_max, eps)
-    return l2n(total, eps)
+    regional = regional_max(x, rmac_regions(x.shape[-2], x.shape[-1], L))
+    return l2n(l2n(regional, eps).sum(dim=1), eps)
+
+
+def regional_max(x: Tensor, boxes: Sequence[Box]) -> Tensor:
+    """The exact maximum of each channel in each (x, y, w, h) box: (N, C, H, W) -> (N, B, C).
+
+    The map is read channels-last (N, H, W, C), as a channels-last backbone leaves it (otherwise it is
+    copied once), so that each box's maximum runs over whole rows of C contiguous values: about 20x
+    faster per box on a CPU than reducing the strided (h, w) slice of every channel.
+    """
+    x = _check_maps(x, "regional_max")
+    box_tensor = _boxes_tensor(boxes, x.shape[-2], x.shape[-1], "regional_max")
+    if len(box_tensor) == 0:
+        return x.new_zeros((x.shape[0], 0, x.shape[1]))
+    pixels = x.permute(0, 2, 3, 1)  # a view; contiguous when x is channels-last
+    if not pixels.is_contiguous():
+        pixels = pixels.contiguous()
+    return torch.stack([pixels[:, top:top + h, left:left + w].amax(dim=2).amax(dim=1)
+                        for left, top, w, h in box_tensor.tolist()], dim=1)
 
 
 def integral_images(x: Tensor, alpha: float = 10.0) -> Tensor:
@@ -213,7 +228,8 @@ def integral_images(x: Tensor, alpha: float = 10.0) -> Tensor:
     n, c, height, width = x.shape
     tables = torch.zeros((n, height + 1, width + 1, c), dtype=torch.float64, device=x.device)
     powered = tables[:, 1:, 1:]  # a view: the tables are built in place, leaving row/column 0 zero
-    powered.copy_(x.permute(0, 2, 3, 1)).clamp_(min=0).pow_(alpha)
+    powered.copy_(x.permute(0, 2, 3, 1)).clamp_(min=0)
+    _power_(powered, alpha)
     powered.cumsum_(dim=2).cumsum_(dim=1)
     if not torch.isfinite(tables[:, -1, -1]).all():
         raise PoolingError(f"integral_images: sums of x ** {alpha} are not finite (largest activation "
@@ -221,20 +237,36 @@ def integral_images(x: Tensor, alpha: float = 10.0) -> Tensor:
     return tables.permute(0, 3, 1, 2)
 
 
-def _boxes_tensor(boxes: Sequence[Box] | Tensor, height: int, width: int) -> Tensor:
+def _power_(x: Tensor, alpha: float) -> None:
+    """x ** alpha in place. A whole alpha (10 in R-MAC) is done by repeated squaring, a few multiplications
+    that are about 6x faster than the general power on a CPU and equal to it within float64 rounding."""
+    if alpha != int(alpha) or not 1 <= alpha <= 64:
+        x.pow_(alpha)
+        return
+    exponent, square, result = int(alpha), x.clone(), None
+    while exponent:
+        if exponent & 1:
+            result = square.clone() if result is None else result.mul_(square)
+        exponent >>= 1
+        if exponent:
+            square.mul_(square)
+    x.copy_(result)
+
+
+def _boxes_tensor(boxes: Sequence[Box] | Tensor, height: int, width: int, caller: str = "box_max_approx") -> Tensor:
     """Boxes as a (B, 4) int64 tensor after checking each lies inside the H x W map."""
     box_tensor = torch.as_tensor(boxes)
     if box_tensor.numel() == 0:
         return torch.zeros((0, 4), dtype=torch.int64)
     if box_tensor.dim() != 2 or box_tensor.shape[1] != 4 or box_tensor.is_floating_point():
-        raise PoolingError(f"box_max_approx: boxes must be integer (x, y, w, h) rows, shape (B, 4); "
+        raise PoolingError(f"{caller}: boxes must be integer (x, y, w, h) rows, shape (B, 4); "
                            f"got {box_tensor.dtype} of shape {tuple(box_tensor.shape)}")
     box_tensor = box_tensor.to(torch.int64)
     left, top, w, h = box_tensor.unbind(dim=1)
     bad = (w < 1) | (h < 1) | (left < 0) | (top < 0) | (left + w > width) | (top + h > height)
     if bad.any():
         index = int(bad.nonzero()[0, 0])
-        raise PoolingError(f"box_max_approx: box {index} (x, y, w, h) = "
+        raise PoolingError(f"{caller}: box {index} (x, y, w, h) = "
                            f"{tuple(box_tensor[index].tolist())} is empty or not inside the "
                            f"{height} x {width} map")
     return box_tensor

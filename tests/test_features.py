@@ -107,3 +107,84 @@ def test_multiscale_differs_and_is_normalised(folder, backbone):
     multi = describe_images(ds.images[:2], backbone, ["gem"], max_side=160, scales=(1, 0.7071), progress=False)["gem"]
     np.testing.assert_allclose(np.linalg.norm(multi, axis=1), 1, atol=1e-5)
     assert 0.9 < float((one * multi).sum(1).min()) < 0.99999
+
+
+# Channels-last layout: descriptors stay within this of the default layout's (the conv kernels add the
+# same products in another order). On all of mini: at most 8e-7 for every method but rmac-integral,
+# whose 1/alpha power of box sums near their rounding bound amplifies that noise (3.4e-4 on mini, no
+# mAP or per-query AP changed).
+LAYOUT_TOLERANCE = {"rmac-integral": 1e-3}
+DEFAULT_LAYOUT_TOLERANCE = 1e-5
+
+
+def test_channels_last_gives_the_default_layouts_descriptors(folder, backbone):
+    paths = sorted((folder / "images").glob("*.png"))[:4]
+    methods = list(pooling.POOLINGS) + ["pool", "gem@blocks4_expanded"]
+    assert backbone.memory_format == torch.channels_last
+    fast = describe_images(paths, backbone, methods, max_side=160, progress=False)
+    backbone.memory_format = torch.contiguous_format
+    try:
+        reference = describe_images(paths, backbone, methods, max_side=160, progress=False)
+    finally:
+        backbone.memory_format = torch.channels_last
+    for m in methods:
+        assert np.abs(fast[m] - reference[m]).max() < LAYOUT_TOLERANCE.get(m, DEFAULT_LAYOUT_TOLERANCE), m
+
+
+def test_image_tensor_equals_torchvisions_pil_to_tensor(folder):
+    from torchvision.transforms.functional import pil_to_tensor
+
+    from course_lib.images import load_image
+
+    path = folder / "queries/q.png"
+    x = image_tensor(path, 96, bbox=(100, 20, 400, 300))
+    expected = pil_to_tensor(load_image(path, 96, bbox=(100, 20, 400, 300))).float().div(255)
+    assert x.dtype == torch.float32 and x.is_contiguous() and torch.equal(x, expected)
+
+
+def test_mixed_precision_is_off_by_default_and_keyed_apart(folder, backbone, tmp_path):
+    dataset = load_folder(folder)
+    plain = extract_descriptors(dataset, backbone, ["gem"], max_side=96, cache_dir=tmp_path, progress=False)
+    mixed = extract_descriptors(dataset, backbone, ["gem"], max_side=96, cache_dir=tmp_path, progress=False,
+                                amp=True)
+    assert len(list(tmp_path.rglob("*.npz"))) == 2  # its own cache entry, never mixed up with float32
+    cosine = (plain.db["gem"] * mixed.db["gem"]).sum(axis=1)
+    assert cosine.min() > 0.99  # bfloat16 on a CPU: close, not equal
+    assert not np.array_equal(plain.db["gem"], mixed.db["gem"])
+
+
+def test_extraction_leaves_the_tf32_settings_as_it_found_them(folder, backbone):
+    torch.backends.cudnn.allow_tf32 = True
+    describe_images(sorted((folder / "images").glob("*.png"))[:1], backbone, ["gem"], max_side=64, progress=False)
+    assert torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: compares GPU descriptors with the CPU's")
+def test_gpu_descriptors_equal_the_cpus(folder, backbone):
+    """On a GPU, TF32 off: every pooling within float32 noise of the CPU, batched by shape as on a GPU."""
+    paths = sorted((folder / "images").glob("*.png"))
+    methods = list(pooling.POOLINGS)
+    cpu = describe_images(paths, backbone, methods, max_side=160, progress=False)
+    gpu_backbone = load_backbone(device="cuda")
+    gpu = describe_images(paths, gpu_backbone, methods, max_side=160, batch_size=16, progress=False)
+    for m in methods:
+        assert np.abs(cpu[m] - gpu[m]).max() < 1e-4, m
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: compares GPU mAPs on mini with the CPU's")
+def test_gpu_and_cpu_agree_on_minis_maps(tmp_path):
+    """Every method's mAP on mini within 0.005 (in %, the printed unit; rows hold fractions) between the
+    GPU (its default batching) and the CPU."""
+    from course_lib.datasets import mini
+    from course_lib.experiment import evaluate_descriptors
+
+    dataset = load_folder(mini.build_mini(tmp_path / "mini"))
+    methods = list(pooling.POOLINGS)
+    rows = {}
+    for device in ("cpu", "cuda"):
+        descriptors = extract_descriptors(dataset, load_backbone(device=device), methods, cache=False,
+                                          device=device, progress=False)
+        rows[device] = {row["method"]: row for row in evaluate_descriptors(dataset, descriptors)}
+    for m in methods:
+        for level in ("map_easy", "map_medium", "map_hard"):
+            assert abs(rows["cpu"][m][level] - rows["cuda"][m][level]) * 100 <= 0.005, (m, level)

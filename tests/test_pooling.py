@@ -10,7 +10,7 @@ import torch
 from course_lib import pooling
 from course_lib.pooling import (
     GeM, MAC, POOLINGS, RMAC, SPoC, L2N, PoolingError, UnknownPoolingError, box_max_approx,
-    center_prior_weights, gem, integral_images, l2n, mac, pool, rmac, rmac_integral, rmac_regions,
+    center_prior_weights, gem, integral_images, l2n, mac, pool, regional_max, rmac, rmac_integral, rmac_regions,
     spoc,
 )
 
@@ -215,6 +215,40 @@ def test_rmac_matches_numpy_loop(shape):
     maps = relu_maps(shape, seed=3)
     expected = numpy_rmac(maps.numpy(), rmac_regions(shape[2], shape[3]))
     assert np.allclose(rmac(maps).numpy(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("shape", [(2, 16, 10, 7), (1, 32, 16, 12), (1, 3, 1, 1), (2, 5, 2, 32)])
+def test_regional_max_equals_slicing_each_box(shape, memory_format):
+    maps = relu_maps(shape, seed=5).contiguous(memory_format=memory_format)
+    boxes = rmac_regions(shape[2], shape[3]) + [(0, 0, 1, 1), (shape[3] - 1, shape[2] - 1, 1, 1)]
+    regional = regional_max(maps, boxes)
+    assert regional.shape == (shape[0], len(boxes), shape[1])
+    for b, (left, top, w, h) in enumerate(boxes):
+        assert torch.equal(regional[:, b], maps[:, :, top:top + h, left:left + w].amax(dim=(-2, -1)))
+    assert regional_max(maps, []).shape == (shape[0], 0, shape[1])
+    with pytest.raises(PoolingError, match="regional_max: box 0"):
+        regional_max(maps, [(0, 0, shape[3] + 1, 1)])
+
+
+@pytest.mark.parametrize("shape", [(2, 64, 16, 12), (1, 16, 3, 11), (3, 4, 1, 1)])
+def test_rmac_equals_the_per_region_loop_it_replaced(shape):
+    """Summing regions in one call reorders additions only: within float32 rounding of the old loop."""
+    maps = relu_maps(shape, seed=6)
+    total = torch.zeros(shape[:2])
+    for left, top, w, h in rmac_regions(shape[2], shape[3]):
+        total += l2n(maps[:, :, top:top + h, left:left + w].amax(dim=(-2, -1)))
+    assert (rmac(maps) - l2n(total)).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("alpha", [10.0, 1.0, 2.0, 7.0, 3.5, 0.5])
+def test_integral_images_power_by_squaring_equals_pow(alpha):
+    """Whole alphas are raised by repeated squaring: the tables equal numpy's x ** alpha prefix sums."""
+    maps = torch.rand((1, 6, 4, 5), generator=torch.Generator().manual_seed(7), dtype=torch.float64) * 6
+    tables = integral_images(maps, alpha).numpy()
+    expected = np.zeros_like(tables)
+    expected[:, :, 1:, 1:] = (maps.numpy() ** alpha).cumsum(axis=2).cumsum(axis=3)
+    assert np.allclose(tables, expected, rtol=1e-12, atol=0)
 
 
 # ---------------------------------------------------------------- integral images

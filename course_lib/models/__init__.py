@@ -1,12 +1,14 @@
 """Networks: pretrained backbones with named taps (conv maps and fc activations).
 
 The retrieval network (backbone -> pooling -> whitening) and the detector join this package
-with the notebooks that need them.
+with the notebooks that need them. Names are imported on first use (torch only when a network is).
 """
-from .backbones import (BACKBONES, DEFAULT_BACKBONE, IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD, Backbone,
-                        TapInfo, WeightsUnavailable, classification_input, imagenet_categories, layer_table,
-                        lite0_weights_file, load_backbone, weights_url)
+from ..lazy_imports import lazy_face
+from ..names import BACKBONES, DEFAULT_BACKBONE
 
-__all__ = ["BACKBONES", "DEFAULT_BACKBONE", "IMAGENET_MEAN", "IMAGENET_STD", "LITE_MEAN", "LITE_STD", "Backbone",
-           "TapInfo", "WeightsUnavailable", "classification_input", "imagenet_categories", "layer_table",
-           "lite0_weights_file", "load_backbone", "weights_url"]
+_NAMES = {name: "backbones" for name in (
+    "IMAGENET_MEAN", "IMAGENET_STD", "LITE_MEAN", "LITE_STD", "Backbone", "TapInfo", "WeightsUnavailable",
+    "classification_input", "imagenet_categories", "layer_table", "lite0_weights_file", "load_backbone",
+    "weights_url")}
+__all__ = [*_NAMES, "BACKBONES", "DEFAULT_BACKBONE"]  # noqa: PLE0604 (names of a lazy face)
+__getattr__, __dir__ = lazy_face(__name__, _NAMES)

@@ -1,0 +1,59 @@
+"""Start-up: importing the kit and parsing its command line pull in no heavy library they do not need.
+
+Each check runs in a fresh interpreter (this process has long imported everything) and reads sys.modules.
+"""
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch", "torchvision", "skimage", "pandas", "matplotlib", "sklearn")
+
+
+def imported_after(code: str) -> set[str]:
+    """The top-level packages among HEAVY that a fresh interpreter has imported after running `code`."""
+    probe = (f"{code}\nimport json, sys\n"
+             f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_import_course_lib_imports_nothing_heavy():
+    assert imported_after("import course_lib") == set()
+
+
+def test_package_faces_import_their_modules_on_first_use():
+    code = "import course_lib.models, course_lib.rerank, course_lib.train, course_lib.index, course_lib.detection"
+    assert imported_after(code) == set()
+    assert "torch" in imported_after("import course_lib.models as m; m.load_backbone")
+
+
+def test_parsing_the_command_line_needs_neither_torch_nor_torchvision():
+    code = ("from course_lib.cli import build_parser\n"
+            "build_parser().parse_args(['evaluate', 'mini', '--pooling', 'gem', '--scales', '1', '0.5'])")
+    assert imported_after(code) & {"torch", "torchvision"} == set()
+
+
+@pytest.mark.parametrize("argv", [
+    ["evaluate"],                                   # missing dataset
+    ["evaluate", "mini", "--scales", "0"],          # bad value
+    ["evaluate", "mini", "--pooling", "max"],       # unknown pooling
+    ["evaluate", "mini", "--backbone", "vgg19"],    # unknown backbone
+    ["train", "mini-train"],                         # missing --out
+    ["nonsense"],
+])
+def test_argument_errors_answer_without_torch(argv):
+    code = ("import sys\nfrom course_lib.cli import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit as exit:\n    assert exit.code == 2, exit.code\n"
+            "else:\n    sys.exit('no error')")
+    assert imported_after(code) & {"torch", "torchvision"} == set()
+
+
+def test_evaluate_path_does_not_import_torchvision():
+    """The evaluate command's modules (extraction, backbone, pooling, search) need torch, not torchvision."""
+    code = ("import course_lib.cli, course_lib.features, course_lib.experiment, course_lib.pooling\n"
+            "from course_lib.models import load_backbone\nload_backbone()")
+    imported = imported_after(code)
+    assert "torch" in imported and "torchvision" not in imported
