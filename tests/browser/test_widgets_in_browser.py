@@ -2,8 +2,9 @@
 
 For every notebook that shows widgets, the test opens a cut-down copy in JupyterLab (the setup
 cell, the widget cells and the cells they need: tests/browser/notebook_slice.py; the rest of the
-notebook is nbval's job), runs all its cells with a live kernel, then moves each control of each widget (a slider by keyboard, a dropdown by choosing another option)
-and asserts that the view under it changes (the picture or the table the widget draws). It fails
+notebook is nbval's job), runs all its cells with a live kernel, then moves each control of each
+widget (a slider by keyboard, a dropdown by choosing another option, a date picker by typing) and
+asserts that the view under it changes (the picture or the table the widget draws). It fails
 on any JavaScript error in the page or a widget "model not found" message, and saves a screenshot
 per widget before and after (folder: $BROWSER_SCREENSHOTS, default build/browser-screenshots).
 
@@ -144,6 +145,11 @@ def run_all_cells(page) -> None:
     prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
     deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
     for _ in range(3):
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count():  # e.g. a kernel that died: say what JupyterLab says rather than time out on the menu
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "dialog.png"))
+            raise AssertionError(f"JupyterLab shows a dialog: {' '.join(dialog.first.inner_text().split())[:300]}")
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         idle_since = None
