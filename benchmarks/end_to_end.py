@@ -65,6 +65,7 @@ def kit_descriptors(home: Path) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternated rounds (median reported)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--baseline-tree", type=Path, metavar="DIR",
                         help="also time the kit of another source tree (its course_lib/ is imported instead)")
     args = parser.parse_args()
@@ -109,13 +110,19 @@ def main() -> None:
     for side, values in times.items():
         print(f"  {side:20s} median {statistics.median(values):6.2f} s  (runs: "
               f"{', '.join(f'{v:.2f}' for v in values)})")
-    ratio = statistics.median(times["plain"]) / statistics.median(times["kit"])
-    print(f"  ratio plain / kit: {ratio:.2f}x (above 1: the kit is faster)")
-    if args.baseline_tree:
-        ratio = statistics.median(times["plain"]) / statistics.median(times["kit (baseline tree)"])
-        print(f"  ratio plain / kit (baseline tree): {ratio:.2f}x")
+    ratios = {side: statistics.median(times["plain"]) / statistics.median(values)
+              for side, values in times.items() if side != "plain"}
+    for side, ratio in ratios.items():
+        print(f"  ratio plain / {side}: {ratio:.2f}x (above 1: the kit is faster)")
     difference = max(np.abs(kit_db - plain_db).max(), np.abs(kit_queries - plain_queries).max())
     print(f"  largest GeM descriptor difference, kit vs plain: {difference:.1e}")
+    if args.json:
+        from course_lib.files import write_json
+
+        write_json(args.json, {"rounds": args.rounds, "load_before": load_before, "load_after": load_after,
+                               "seconds": times, "median_s": {k: statistics.median(v) for k, v in times.items()},
+                               "ratio_plain_to": ratios,
+                               "max_difference": float(difference), "cores": os.cpu_count()})
 
 
 if __name__ == "__main__":

@@ -1,19 +1,29 @@
-"""Extraction throughput: course_lib's batched extraction against a plain per-image loop.
+"""Extraction throughput: course_lib's extraction against a plain per-image loop, and the cost of pooling.
 
     python benchmarks/extract.py [--dataset mini] [--image-size 512] [--repeats 3] [--device cpu]
+    python benchmarks/extract.py --device cuda --batch-size 1 16 64 [--amp]
 
-Both paths see the same images, the same backbone and the same pooling (GeM on the last
-conv map), in one process; the script checks that they give the same descriptors and
-prints images/s for each and the ratio. The baseline is what a first attempt looks like:
-open each image with PIL, resize it with torchvision, run the network on a batch of one.
+All paths see the same images and the same backbone, in one process, alternated repeat by repeat:
+  plain per-image loop        what a first attempt looks like: PIL, torchvision's to_tensor and resize,
+                              the network on a batch of one in the default memory layout, GeM;
+  course_lib, batch B         describe_images (channels-last, shape-bucketed batches, pinned memory and
+                              DataLoader workers on a GPU), GeM only;
+  course_lib, six poolings    the same with all six pooling methods from one forward pass;
+  course_lib, default layout  the first course_lib line with the backbone in the default layout: the
+                              gain of channels-last alone.
+It prints images/s, ratios against the plain loop and six poolings against GeM alone, the largest
+descriptor difference between the paths, and the load average (the numbers of a shared machine move).
+--json FILE also writes everything as JSON (benchmarks/readme_figures.py reads it).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
 
+import numpy as np
 import torch
 from PIL import Image
 from torchvision.transforms import functional as TF
@@ -21,9 +31,12 @@ from torchvision.transforms import functional as TF
 from course_lib import config
 from course_lib.datasets import load_dataset
 from course_lib.features import describe_images
+from course_lib.files import write_json
 from course_lib.images import shrunk_size
 from course_lib.models import load_backbone
-from course_lib.pooling import gem
+from course_lib.pooling import POOLINGS, gem
+
+PLAIN = "plain per-image loop"
 
 
 @torch.no_grad()
@@ -34,12 +47,34 @@ def plain_loop(paths, backbone, image_size, device):
         w, h = shrunk_size(img.width, img.height, image_size)
         x = TF.to_tensor(TF.resize(img, [h, w], antialias=True)).unsqueeze(0).to(device)
         out.append(torch.nn.functional.normalize(gem(backbone(x)[backbone.default_conv]), dim=1).cpu())
-    return torch.cat(out)
+    return torch.cat(out).numpy()
 
 
-def course_lib_extract(paths, backbone, image_size, device, batch_size=16):
-    return torch.from_numpy(describe_images(paths, backbone, ["gem"], max_side=image_size, device=device,
-                                            batch_size=batch_size, progress=False)["gem"])
+def course_lib_extract(paths, backbone, image_size, device, batch_size, methods=("gem",), amp=False):
+    return describe_images(paths, backbone, list(methods), max_side=image_size, device=device,
+                           batch_size=batch_size, progress=False, amp=amp)["gem"]
+
+
+def in_default_layout(fn):
+    """fn run with the backbone in the default (contiguous) memory layout, as before channels-last."""
+    def run(paths, backbone, *args):
+        backbone.memory_format = torch.contiguous_format
+        try:
+            return fn(paths, backbone, *args)
+        finally:
+            backbone.memory_format = torch.channels_last
+    return run
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -49,48 +84,70 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N database images")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--batch-size", type=int, nargs="+", default=[16],
-                        help="course_lib batch sizes to time (images of equal shape share a batch)")
+    parser.add_argument("--batch-size", type=int, nargs="+", default=None,
+                        help="course_lib batch sizes to time (default: 1 on a CPU, 16 on a GPU)")
+    parser.add_argument("--amp", action="store_true", help="also time course_lib in mixed precision")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
 
     device = config.get_device(args.device)
-    dataset = load_dataset(args.dataset)
+    batch_sizes = args.batch_size or [1 if device.type == "cpu" else 16]
+    dataset = load_dataset(args.dataset, progress=False)
     paths = dataset.images[: args.limit]
     backbone = load_backbone(device=device)
+    first = batch_sizes[0]
 
-    # Warm-up (first-call allocations, cuDNN autotuning) and an equality check.
-    a = plain_loop(paths[:8], backbone, args.image_size, device)
-    b = course_lib_extract(paths[:8], backbone, args.image_size, device)
-    max_diff = (a - b).abs().max().item()
+    runs = {PLAIN: plain_loop}
+    for bs in batch_sizes:
+        runs[f"course_lib, batch {bs}"] = lambda p, b, s, d, bs=bs: course_lib_extract(p, b, s, d, bs)
+    runs[f"course_lib, batch {first}, six poolings"] = \
+        lambda p, b, s, d: course_lib_extract(p, b, s, d, first, methods=POOLINGS)
+    runs[f"course_lib, batch {first}, default layout"] = \
+        in_default_layout(lambda p, b, s, d: course_lib_extract(p, b, s, d, first))
+    if args.amp:
+        runs[f"course_lib, batch {first}, mixed precision"] = \
+            lambda p, b, s, d: course_lib_extract(p, b, s, d, first, amp=True)
 
-    runs = {"plain per-image loop": plain_loop}
-    for bs in args.batch_size:
-        runs[f"course_lib, batch {bs}"] = lambda *a, bs=bs: course_lib_extract(*a, batch_size=bs)
+    # Warm-up (first-call allocations, cuDNN autotuning) and the agreement of every path with the plain loop.
+    reference = plain_loop(paths[:8], backbone, args.image_size, device)
+    differences = {name: float(np.abs(fn(paths[:8], backbone, args.image_size, device) - reference).max())
+                   for name, fn in runs.items()}
+
+    load_before = os.getloadavg()
     timings = {name: [] for name in runs}
-    for _ in range(args.repeats):
-        for name, fn in runs.items():
+    for repeat in range(args.repeats):
+        order = list(runs) if repeat % 2 == 0 else list(runs)[::-1]
+        for name in order:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            fn(paths, backbone, args.image_size, device)
+            runs[name](paths, backbone, args.image_size, device)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             timings[name].append(time.perf_counter() - start)
+    load_after = os.getloadavg()
 
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"device {device} {gpu} | torch {torch.__version__}")
+    machine = (f"{gpu or cpu_name()}, {torch.get_num_threads()} threads, device {device}, "
+               f"torch {torch.__version__.split('+')[0]}")
+    rates = {name: len(paths) / statistics.median(ts) for name, ts in timings.items()}
+    six = rates[f"course_lib, batch {first}, six poolings"] / rates[f"course_lib, batch {first}"]
+    results = {
+        "machine": machine, "images": len(paths), "dataset": dataset.name, "image_size": args.image_size,
+        "repeats": args.repeats, "load_before": load_before, "load_after": load_after,
+        "images_per_s": rates, "ratio_to_plain": {n: r / rates[PLAIN] for n, r in rates.items()},
+        "six_poolings_to_gem": six, "max_difference_to_plain": differences,
+    }
+    print(f"machine: {machine}")
     print(f"{len(paths)} images of {dataset.name}, longer side {args.image_size}, backbone {backbone.name}, "
-          f"median of {args.repeats} runs")
-    rates = {}
-    for name, ts in timings.items():
-        rates[name] = len(paths) / statistics.median(ts)
-        print(f"  {name:24s} {rates[name]:7.1f} images/s")
-    base = rates["plain per-image loop"]
+          f"median of {args.repeats} alternated runs; load average before "
+          f"{' '.join(f'{v:.1f}' for v in load_before)}, after {' '.join(f'{v:.1f}' for v in load_after)}")
     for name, rate in rates.items():
-        if name != "plain per-image loop":
-            print(f"  ratio {name} / plain: {rate / base:.2f}x")
-    print(f"  largest descriptor difference between the two paths: {max_diff:.1e}")
+        print(f"  {name:40s} {rate:7.1f} images/s  {rate / rates[PLAIN]:5.2f}x plain   "
+              f"max |difference| to plain {differences[name]:.1e}")
+    print(f"  six poolings / GeM alone: {six:.3f} of GeM's images/s")
+    if args.json:
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

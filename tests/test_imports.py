@@ -57,3 +57,24 @@ def test_evaluate_path_does_not_import_torchvision():
             "from course_lib.models import load_backbone\nload_backbone()")
     imported = imported_after(code)
     assert "torch" in imported and "torchvision" not in imported
+
+
+def test_lazy_choices_check_and_list_the_real_values(capsys):
+    from course_lib.cli import build_parser
+    from course_lib.train.losses import LOSSES
+
+    parser = build_parser()
+    assert parser.parse_args(["train", "mini-train", "--out", "x", "--loss", "triplet"]).loss == "triplet"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "mini-train", "--out", "x", "--loss", "hinge"])
+    error = capsys.readouterr().err
+    assert "invalid choice: 'hinge'" in error and all(repr(name) in error for name in LOSSES)
+
+
+def test_lazy_faces_list_their_names_and_reach_every_submodule():
+    import course_lib.rerank as rerank
+
+    assert {"apply_pipeline", "spatial_rerank"} <= set(dir(rerank)) and "spatial_rerank" in rerank.__all__
+    assert rerank.knn.__name__ == "course_lib.rerank.knn"  # a submodule not named in the face
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        rerank.nothing_here  # noqa: B018
