@@ -199,3 +199,19 @@ def test_index_build_command_writes_a_loadable_index_and_reports_peak_memory(ref
                          timeout=300, check=False)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "no manifest.json" in bad.stderr
     json.loads((ref / "manifest.json").read_text())
+
+
+def test_extract_refuses_a_file_or_a_foreign_folder_in_one_line_before_any_work(tmp_path, capsys):
+    from course_lib.cli import main
+
+    (tmp_path / "file").write_text("mine")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "notes.txt").write_text("mine")
+    for out, reason in (("file", "is a file"), ("folder", "holds no manifest.json")):
+        assert main(["extract", "nonexistent-dataset", "--out", str(tmp_path / out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and reason in err[0]
+    assert (tmp_path / "file").read_text() == "mine" and (tmp_path / "folder" / "notes.txt").read_text() == "mine"
+    with pytest.raises(SystemExit):
+        main(["extract", "mini", "--out", str(tmp_path / "x"), "--shard-size", "0"])
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

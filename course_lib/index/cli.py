@@ -106,10 +106,11 @@ def cmd_extract(args) -> int:
     from ..datasets import load_dataset
     from ..models import load_backbone
     from ..train.distributed import init_from_environment
-    from .shards import extract_dataset, world
+    from .shards import check_output_folder, extract_dataset, world
 
     if args.max_side < 32:
         raise ValueError(f"--image-size {args.max_side}: must be at least 32 pixels")
+    check_output_folder(args.out)  # before any work: a file or someone else's folder is refused
     device = config.get_device(args.device)
     if device.type == "cuda" and "LOCAL_RANK" in os.environ:
         device = config.get_device(f"cuda:{int(os.environ['LOCAL_RANK'])}")

@@ -27,24 +27,33 @@ def random_windows(height: int, width: int, count: int, rng: np.random.Generator
     return windows
 
 
-def region_descriptors(paths, backbone, method: str = "gem", per_image: int = 16, max_side: int = 384,
-                       seed: int = 0) -> np.ndarray:
-    """(len(paths) * per_image, D) L2-normalised descriptors of random regions of real photos: one forward
-    pass per photo, each region pooled from its window of the last conv map (as R-MAC pools its regions).
-    Thousands of them give real descriptor statistics for a stand-in at a few hundred forward passes."""
+def window_gem(fmap, windows, p: float = 3.0, eps: float = 1e-6) -> np.ndarray:
+    """(len(windows), C) L2-normalised GeM of each (top, left, bottom, right) window of one (C, H, W) map, every
+    window from one integral image of x^p (four look-ups per window instead of a pass over its cells)."""
     import torch
     from torch.nn import functional as F
 
+    powered = fmap.double().clamp(min=eps).pow(p)
+    integral = F.pad(powered.cumsum(1).cumsum(2), (1, 0, 1, 0))  # (C, H + 1, W + 1), zero first row and column
+    t, l, b, r = (torch.tensor(column) for column in zip(*windows))
+    sums = integral[:, b, r] - integral[:, t, r] - integral[:, b, l] + integral[:, t, l]  # (C, n)
+    means = (sums / ((b - t) * (r - l))).clamp(min=eps ** p)
+    return F.normalize(means.pow(1.0 / p).T.float(), dim=1).numpy()
+
+
+def region_descriptors(paths, backbone, per_image: int = 16, max_side: int = 384, seed: int = 0,
+                       min_cells: int = 3) -> np.ndarray:
+    """(len(paths) * per_image, D) GeM descriptors of random regions of real photos: one forward pass per
+    photo, each region pooled from its window of the last conv map (as R-MAC pools its regions).
+    Thousands of them give real descriptor statistics at a few hundred forward passes."""
     from ..features import conv_map
-    from ..pooling import pool
 
     rng = np.random.default_rng(seed)
     rows = []
     for path in paths:
         fmap = conv_map(backbone, path, max_side=max_side)
-        for top, left, bottom, right in random_windows(fmap.shape[1], fmap.shape[2], per_image, rng):
-            rows.append(pool(method, fmap[None, :, top:bottom, left:right]))
-    return F.normalize(torch.cat(rows), dim=1).numpy().astype(np.float32)
+        rows.append(window_gem(fmap, random_windows(fmap.shape[1], fmap.shape[2], per_image, rng, min_cells)))
+    return np.concatenate(rows)
 
 
 def gaussian_distractors(pca: PCA, n: int, seed: int = 0, chunk: int = 100_000) -> np.ndarray:

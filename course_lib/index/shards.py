@@ -84,16 +84,23 @@ def verify_shard(path: Path, start: int, stop: int, key: str, methods: Sequence[
     return True
 
 
-def check_folder(folder: Path, key: str, describe: str) -> None:
-    """Refuse a folder that holds something else: another run's shards, or files that are not shards."""
+def check_output_folder(folder: str | os.PathLike) -> bool:
+    """Refuse a file or a non-empty folder that is not a shard folder; True when it holds a manifest."""
+    folder = Path(folder).expanduser()
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"--out {folder}: is a file; give a folder")
     if not folder.is_dir() or not any(folder.iterdir()):
-        return
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
+        return False
+    if not (folder / MANIFEST).is_file():
         raise ValueError(f"--out {folder}: is not empty and holds no {MANIFEST}; give an empty or new folder "
                          f"(nothing is overwritten)")
+    return True
+
+
+def check_folder(folder: Path, key: str, describe: str) -> None:
+    """Refuse a folder that holds something else: another run's shards, or files that are not shards."""
+    if not check_output_folder(folder):
+        return
     manifest = read_manifest(folder)
     if manifest.get("key") != key:
         raise ValueError(f"--out {folder}: holds descriptors made with other settings ({manifest.get('describe')}); "
