@@ -50,20 +50,10 @@ def plain_loop(paths, backbone, image_size, device):
     return torch.cat(out).numpy()
 
 
-def course_lib_extract(paths, backbone, image_size, device, batch_size, methods=("gem",), amp=False):
+def course_lib_extract(paths, backbone, image_size, device, batch_size, methods=("gem",), amp=False,
+                       channels_last=True):
     return describe_images(paths, backbone, list(methods), max_side=image_size, device=device,
-                           batch_size=batch_size, progress=False, amp=amp)["gem"]
-
-
-def in_default_layout(fn):
-    """fn run with the backbone in the default (contiguous) memory layout, as before channels-last."""
-    def run(paths, backbone, *args):
-        backbone.memory_format = torch.contiguous_format
-        try:
-            return fn(paths, backbone, *args)
-        finally:
-            backbone.memory_format = torch.channels_last
-    return run
+                           batch_size=batch_size, progress=False, amp=amp, channels_last=channels_last)["gem"]
 
 
 def cpu_name() -> str:
@@ -103,7 +93,7 @@ def main() -> None:
     runs[f"course_lib, batch {first}, six poolings"] = \
         lambda p, b, s, d: course_lib_extract(p, b, s, d, first, methods=POOLINGS)
     runs[f"course_lib, batch {first}, default layout"] = \
-        in_default_layout(lambda p, b, s, d: course_lib_extract(p, b, s, d, first))
+        lambda p, b, s, d: course_lib_extract(p, b, s, d, first, channels_last=False)
     if args.amp:
         runs[f"course_lib, batch {first}, mixed precision"] = \
             lambda p, b, s, d: course_lib_extract(p, b, s, d, first, amp=True)

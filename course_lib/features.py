@@ -178,7 +178,8 @@ def exact_float32():
 def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side: int | None = 512,
                     bboxes=None, scales: Sequence[float] = (1.0,), tap: str | None = None,
                     batch_size: int | None = None, num_workers: int | None = None, device=None,
-                    progress: bool | str = True, amp: bool = False) -> dict[str, np.ndarray]:
+                    progress: bool | str = True, amp: bool = False,
+                    channels_last: bool = True) -> dict[str, np.ndarray]:
     """L2-normalised global descriptors of images, one (N, D) array per method.
 
     methods: see `resolve_method`: pooling names from `course_lib.pooling.POOLINGS`,
@@ -187,6 +188,10 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
     scales: multi-scale extraction as in Radenovic et al.: the image is resized by each
     factor, pooled, and the descriptors are summed and L2-normalised.
     batch_size: images of equal shape share a batch; default `default_batch_size(device)`.
+    channels_last: run the network on channels-last batches (each pixel's channels adjacent in memory),
+    what oneDNN's and cuDNN's fastest convolutions read: 1.2-1.4x the images/s of the default layout on
+    a 2-core CPU (benchmarks/extract.py), descriptors equal to it within 1e-5 (rmac-integral 1e-3;
+    tests/test_features.py). The output maps stay channels-last, which R-MAC's regions read fastest.
     amp: run the network in mixed precision (float16 on a GPU, bfloat16 on a CPU); pooling stays float32.
     Off by default, because it moves descriptors beyond rounding (a cosine of about 0.999 to float32's);
     without it the network runs in true float32 on every device (see `exact_float32`).
@@ -211,6 +216,8 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
     with tqdm(total=n, desc=label, disable=not progress, unit="img") as bar, exact_float32():
         for ids, batch in loader:
             batch = batch.to(device, non_blocking=True)
+            if channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
             summed: dict[str, torch.Tensor] = {}
             for s in scales:
                 x = batch if s == 1 else F.interpolate(batch, scale_factor=s, mode="bilinear",

@@ -60,11 +60,6 @@ class Backbone(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self._categories = categories  # a callable is called on first use (ImageNet's names need torchvision)
-        # The layout the conv layers run in. Channels-last (pixels' channels adjacent in memory) is what
-        # oneDNN's and cuDNN's fastest kernels read: 1.2-1.4x the images/s of the default layout on a
-        # 2-core CPU (benchmarks/extract.py), maps equal to about 1e-5 and descriptors to about 1e-6
-        # (tests/test_features.py). Set torch.contiguous_format to run as before.
-        self.memory_format = torch.channels_last
         self.eval()
 
     @property
@@ -91,12 +86,10 @@ class Backbone(nn.Module):
         last = max(self.stage_names.index(t) for t in wanted)
         out = {}
         h = self.normalize(x)
-        if h.dim() == 4:
-            h = h.contiguous(memory_format=self.memory_format)
         for name, stage in zip(self.stage_names[: last + 1], self.stages):
             h = stage(h)
             if name in wanted:
-                out[name] = h  # channels-last in memory; shape and indexing as usual
+                out[name] = h
         return out
 
     def conv_map(self, x: torch.Tensor, tap: str | None = None) -> torch.Tensor:
