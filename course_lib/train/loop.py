@@ -163,7 +163,8 @@ def train(train_set, val_set, settings: TrainSettings, backbone=None, out_dir: s
     if size > 1:
         # DDP averages the gradients of the processes in backward; each process takes its share of a step.
         describer = torch.nn.parallel.DistributedDataParallel(
-            describer, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+            describer, device_ids=[device.index if device.index is not None else torch.cuda.current_device()]
+            if device.type == "cuda" else None, broadcast_buffers=False)
     checkpoint = Path(out_dir) / "last.pt" if out_dir is not None else None
     record = {"data": {"train": data_name or train_set.name, "val": val_set.name, "pairs": len(pairs)},
               "training": settings.as_dict(), "processes": size}
