@@ -164,7 +164,7 @@ def test_per_batch_sampling_equals_the_hinge_over_the_triplets_it_sampled(data, 
     def spy(d, labels, strategy, margin, generator, excluded):
         a, p, n = real(d, labels, strategy, margin, generator, excluded)
         hinge = torch.relu(margin + ((d[a] - d[p]) ** 2).sum(1) - ((d[a] - d[n]) ** 2).sum(1))
-        seen.append(float(hinge.mean()))
+        seen.append(float(hinge.detach().mean()))
         assert not excluded[a, n].any()          # never a negative that shows the anchor's object
         return a, p, n
 
