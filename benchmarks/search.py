@@ -11,7 +11,9 @@ fewer dimensions by a random orthonormal projection. Queries: 100 more stand-in 
 of real GeM descriptors of random regions of the pip photos: full rank, unlike a few hundred whole images)
 are written as shards (`course_lib.index.shards`, resumable), exact search streams over the shards, and
 each index is built by `python -m course_lib index build` in its own process, one shard in memory at a
-time: its peak memory (VmHWM) is printed and recorded.
+time: its peak memory (VmHWM) is printed and recorded. --database regions uses a million real regional descriptors
+of the pip photos instead; caution: about half of those windows are exact copies and neighbours tie at cosine > 0.99,
+so the recall of ids measured on them is not meaningful (speed, bytes and memory are).
 
 Rows replace the rows of the same (N, dims, index, knob) in the CSV (default benchmarks/search_results.csv),
 written after every row. Two recalls: recall@10 is the share of the exact 10 nearest among the 10 returned;
