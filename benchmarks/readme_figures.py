@@ -41,7 +41,7 @@ def block(end_to_end: dict, startup: dict, extract: dict, commands: dict[str, st
         f"({platform.python_implementation()} {platform.python_version()}). Load average (1/5/15 min) is "
         f"given with each run: the machine was shared, so prefer the ratios, which compare runs "
         f"alternated in the same session. GPU: not measured here (run `python benchmarks/extract.py "
-        f"--device cuda --batch-size 1 16 64` on one and add its table).",
+        f"--device cuda --batch-size 1 16 64` on one and add its table).{commands['baseline']}",
         "",
         f"**End to end** (`{commands['end_to_end']}`; load {load_text(end_to_end['load_before'])} before, "
         f"{load_text(end_to_end['load_after'])} after): a cold `python -m course_lib evaluate mini "
@@ -95,17 +95,21 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="images for benchmarks/extract.py (default: all of mini)")
     parser.add_argument("--baseline-tree", type=Path, metavar="DIR",
                         help="also run the kit of another source tree in the whole-process benchmarks")
+    parser.add_argument("--baseline-label", default="an earlier version",
+                        help="what the baseline tree is, for the README (e.g. 'commit d3a3e3a')")
     args = parser.parse_args()
     text = README.read_text(encoding="utf-8")
     if text.count(START) != 1 or text.count(END) != 1:
         sys.exit(f"README.md: expected one {START!r} and one {END!r} marker")
 
     baseline = ["--baseline-tree", str(args.baseline_tree)] if args.baseline_tree else []
+    shown = " --baseline-tree DIR" if args.baseline_tree else ""
     extract_args = ["--repeats", str(args.repeats), "--device", "cpu"]
     extract_args += ["--limit", str(args.limit)] if args.limit else []
     commands = {
-        "end_to_end": f"python benchmarks/end_to_end.py --rounds {args.rounds}",
-        "startup": f"python benchmarks/startup.py --rounds {args.rounds}",
+        "end_to_end": f"python benchmarks/end_to_end.py --rounds {args.rounds}{shown}",
+        "startup": f"python benchmarks/startup.py --rounds {args.rounds}{shown}",
+        "baseline": f" DIR (the \"baseline tree\" rows) holds {args.baseline_label}." if args.baseline_tree else "",
         "extract": "python benchmarks/extract.py " + " ".join(extract_args),
     }
     end_to_end = run_benchmark("end_to_end.py", ["--rounds", str(args.rounds), *baseline])

@@ -189,7 +189,7 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
     factor, pooled, and the descriptors are summed and L2-normalised.
     batch_size: images of equal shape share a batch; default `default_batch_size(device)`.
     channels_last: run the network on channels-last batches (each pixel's channels adjacent in memory),
-    what oneDNN's and cuDNN's fastest convolutions read: 1.2-1.4x the images/s of the default layout on
+    what oneDNN's and cuDNN's fastest convolutions read: 1.1-1.4x the images/s of the default layout on
     a 2-core CPU (benchmarks/extract.py), descriptors equal to it within 1e-5 (rmac-integral 1e-3;
     tests/test_features.py). The output maps stay channels-last, which R-MAC's regions read fastest.
     amp: run the network in mixed precision (float16 on a GPU, bfloat16 on a CPU); pooling stays float32.
