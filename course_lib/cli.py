@@ -28,9 +28,10 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from .datasets import DatasetNotAvailable
     from .datasets.download import DownloadError
     from .images import ImageLoadError
-    from .models import WeightsUnavailable
 
-    return (ValueError, OSError, DatasetNotAvailable, DownloadError, ImageLoadError, WeightsUnavailable)
+    backbones = sys.modules.get("course_lib.models.backbones")  # not imported yet: no weights were sought
+    weights = (backbones.WeightsUnavailable,) if backbones else ()
+    return (ValueError, OSError, DatasetNotAvailable, DownloadError, ImageLoadError, *weights)
 
 
 MAX_SCALE = 4.0  # a longer side of 4 x --image-size already needs several GB of activations
@@ -102,16 +103,24 @@ def _check_output_file(option: str, value: str) -> Path:
     return path
 
 
+FIGURE_FORMATS = (".png", ".pdf", ".svg")
+
+
+def _check_figure_file(option: str, value: str) -> Path:
+    """A figure file to write: a known format by its extension, in a folder that can be written."""
+    if Path(value).suffix.lower() not in FIGURE_FORMATS:
+        raise ValueError(f"{option} {value}: the file name must end in {', '.join(FIGURE_FORMATS)}")
+    return _check_output_file(option, value)
+
+
 def cmd_evaluate(args) -> int:
     from . import config
     from .datasets import load_dataset
-    from .experiment import results_table, run
     from .files import write_json
-    from .models import load_backbone
-    from .pooling import POOLINGS
+    from .names import POOLING_NAMES
     from .rerank import parse_pipeline
 
-    methods = args.pooling or list(POOLINGS)
+    methods = args.pooling or list(POOLING_NAMES)
     if args.max_side is not None and args.max_side < 32:
         raise ValueError(f"--image-size {args.max_side}: must be at least 32 pixels")
     rerank = parse_pipeline(args.rerank) if args.rerank else None  # a bad spec fails before any work
@@ -120,8 +129,12 @@ def cmd_evaluate(args) -> int:
         raise ValueError(f"--rerank applies to the plain search only; it cannot be combined with {others[0]} yet")
     json_path = _check_output_file("--json", args.json) if args.json else None
     log_path = _check_output_file("--log", args.log) if args.log else None
+    plot_path = _check_figure_file("--plot", args.plot) if args.plot else None
     config.writable_home()  # the cache is written after the work: find out now that it can be
     dataset = load_dataset(args.dataset, download=not args.no_download, progress=not args.quiet)
+    from .experiment import results_table, run  # torch, pandas: imported once arguments and data are good
+    from .models import load_backbone
+
     device = config.get_device(args.device)
     backbone = load_backbone(args.backbone, device=device)
     if not args.quiet:
@@ -147,6 +160,15 @@ def cmd_evaluate(args) -> int:
         write_json(json_path, {"dataset": dataset.name, "backbone": backbone.name, "max_side": args.max_side,
                                "scales": list(args.scales),
                                "rerank": [step.as_dict() for step in rerank] if rerank else [], "results": rows})
+    if plot_path is not None:
+        from .experiment import rows_interval_table
+        from .files import save_figure
+        from .viz import map_bars
+
+        intervals = rows_interval_table(rows)
+        level = ", Medium" if dataset.protocol == "revisited" else ""
+        figure = map_bars(intervals, ["map"], title=f"{dataset.name}: mAP (%){level}", intervals=intervals)
+        save_figure(figure, plot_path)
     if log_path is not None:
         from datetime import datetime, timezone
 
@@ -166,8 +188,7 @@ def cmd_datasets(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .models import BACKBONES, DEFAULT_BACKBONE
-    from .pooling import POOLINGS
+    from .names import BACKBONES, DEFAULT_BACKBONE, POOLING_NAMES
     from .rerank import describe_methods
 
     parser = OneLineParser(prog="python -m course_lib",
@@ -179,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "mAP and mP@1/5/10 per method.")
     ev.add_argument("dataset", help="a registered dataset name (see `datasets`) or a path to a dataset folder")
     ev.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
-    ev.add_argument("--pooling", action="append", choices=list(POOLINGS),
+    ev.add_argument("--pooling", action="append", choices=list(POOLING_NAMES),
                     help="pooling method (repeat for several; default: all)")
     ev.add_argument("--image-size", dest="max_side", type=int, default=512, metavar="N",
                     help="longer image side in pixels (default 512)")
@@ -189,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
                     f"'aqe:k=2,dba:k=2,diffusion' (parameters method:name=value:...); {describe_methods()}")
     ev.add_argument("--json", metavar="FILE", help="also write the results, with per-query AP, as JSON")
     ev.add_argument("--log", metavar="FILE", help="append this run as one line to an experiment log (JSON Lines)")
+    ev.add_argument("--plot", metavar="FILE", help="also draw the mAP per method with 95%% bootstrap intervals "
+                    "(.png, .pdf or .svg)")
     ev.add_argument("--device", type=device_name,
                     help="torch device: cpu, cuda, cuda:N or mps (default: cuda if available, else cpu)")
     ev.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")
@@ -210,12 +233,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_search_parser(sub)
 
+    from .detection.train_cli import add_parser as add_train_detector_parser
+
+    add_train_detector_parser(sub)
+
     ds = sub.add_parser("datasets", help="list the registered datasets and whether they are here")
     ds.set_defaults(func=cmd_datasets)
 
     from .project import add_parsers as add_project_parsers
 
     add_project_parsers(sub)
+
+    from .index.cli import add_parsers as add_index_parsers
+
+    add_index_parsers(sub)  # extract (sharded, resumable) and index build
+
+    from .release import add_parser as add_release_parser
+
+    add_release_parser(sub)  # student and instructor copies of the notebooks
 
     # Listed here for --help; its arguments are parsed by course_lib.schedule.cli itself (see main).
     sub.add_parser("schedule", help="course schedule: status, deadlines, calendar export, checks")
@@ -236,8 +271,20 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
     print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
+LOG_PROGRESS_INTERVAL_S = "60"
+
+
+def calm_progress_in_logs(stream=None) -> None:
+    """When stderr is a log (CI, a file), not a terminal, tqdm bars redraw at most once a minute (their
+    first and last state, mostly) instead of filling the log; --quiet still turns them off."""
+    stream = sys.stderr if stream is None else stream
+    if not (hasattr(stream, "isatty") and stream.isatty()):
+        os.environ.setdefault("TQDM_MININTERVAL", LOG_PROGRESS_INTERVAL_S)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    calm_progress_in_logs()
     if argv[:1] == ["schedule"]:
         from .schedule.cli import main as schedule_main
 

@@ -232,6 +232,21 @@ def interval_table(dataset, descriptors, methods: Sequence[str] | None = None, c
     return result
 
 
+def rows_interval_table(rows: list[dict], confidence: float = 0.95) -> pd.DataFrame:
+    """mAP (Medium level) in percent with its bootstrap interval over queries, from result rows (their
+    per-query AP): columns "map", "map_low", "map_high", one row per method; what `evaluate --plot` draws."""
+    import numpy as np
+
+    table = {}
+    for row in rows:
+        aps = np.asarray(row["per_query_ap"], dtype=float)
+        mean, low, high = evaluation.bootstrap_ci(aps[~np.isnan(aps)], confidence)
+        table[row["method"]] = {"map": 100 * mean, "map_low": 100 * low, "map_high": 100 * high}
+    result = pd.DataFrame.from_dict(table, orient="index").round(1) + 0.0  # no -0.0
+    result.index.name = "method"
+    return result
+
+
 def paired_table(rows: list[dict], pairs: Sequence[tuple[str, str]], confidence: float = 0.95) -> pd.DataFrame:
     """Method A against method B on the same queries (Medium AP of `evaluate_descriptors` rows): the mean
     per-query difference A - B in AP points with its paired bootstrap interval, the queries each side

@@ -87,6 +87,14 @@ def write_json(path: str | os.PathLike, payload, sort_keys: bool = False) -> Non
         f.write(text.encode("utf-8"))
 
 
+def save_figure(figure, path: str | os.PathLike, dpi: int = 100) -> None:
+    """Write a matplotlib figure atomically, in the format its file name ends with (.png, .pdf, .svg)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=Path(path).suffix.lstrip(".").lower() or "png", dpi=dpi, bbox_inches="tight")
+    with atomic_write(path) as f:
+        f.write(buffer.getbuffer())
+
+
 def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     """Write numpy arrays as one .npz file, atomically; the folder is created if needed."""
     Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)

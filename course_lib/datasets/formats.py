@@ -238,3 +238,28 @@ def read_ukbench(spec: dict, cache: Path) -> RetrievalDataset:
                             query_ids=list(range(len(images))))
 
 
+
+
+def read_distractors(spec: dict, cache: Path) -> RetrievalDataset:
+    """A distractor set (R1M): database images only, in the order of the published image list.
+
+    List lines are paths under jpg/, with or without ".jpg"; each archive was extracted into its own
+    folder (spec["images"]), so each line is looked up in all of them (a leading "jpg/" inside an
+    archive is allowed)."""
+    list_path = cache / spec["image_list"]
+    names = [line.strip() for line in list_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    found: dict[str, Path] = {}
+    for folder in spec["images"]:
+        base = cache / folder
+        for path in base.rglob("*.jpg"):
+            relative = path.relative_to(base).as_posix()
+            found.setdefault(relative.removeprefix("jpg/"), path)
+    images, missing = [], []
+    for name in names:
+        path = found.get(name if name.lower().endswith(".jpg") else f"{name}.jpg")
+        (images if path is not None else missing).append(path if path is not None else name)
+    if missing:
+        raise DatasetNotAvailable(f"{spec['name']}: {len(missing)} images of {list_path.name} are not in the extracted "
+                                  f"archives (first: {missing[0]}); delete {cache / spec['name']} to download again")
+    return RetrievalDataset(name=spec["name"], root=cache / spec["name"], images=images, queries=[], bboxes=[],
+                            gnd=[], protocol="custom", extra={"notes": ["distractors only: no queries"]})

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Callable
 
 from .. import config
-from . import mini, mini_train
+from . import mini, mini_train, rsfm
 from .base import DatasetFormatError, DatasetNotAvailable, RetrievalDataset
 from ..files import sha256_of
 from .download import (ArchiveError, ChecksumMismatch, DownloadError, TrustStore, UnsafeArchiveError, check_file,
                        completed, download, extract, record_first_use)
 from .folder import load_folder
-from .formats import read_holidays, read_oxford, read_revisited, read_ukbench
+from .formats import read_distractors, read_holidays, read_oxford, read_revisited, read_ukbench
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ DATASETS: dict[str, str] = {
     "paris6k": "Paris: 6412 images, 55 queries (Philbin et al., CVPR 2008)",
     "holidays": "INRIA Holidays: 1491 images, 500 queries, rotated upright (Jegou et al., ECCV 2008)",
     "ukbench": "UKBench: 10200 images in groups of 4, every image a query (Nister & Stewenius, CVPR 2006)",
+    "rsfm120k": "retrieval-SfM-120k training set: 91642 + 6403 images, query-positive pairs, 3D-model clusters",
+    "revisitop1m": "R1M: about 1M distractor images for roxford5k/rparis6k, no queries (Radenovic et al., CVPR 2018)",
 }
 
 
@@ -97,7 +99,7 @@ def load_manifest(name_or_path: str | os.PathLike) -> dict:
 
 
 _MANIFEST_KEYS = ("name", "title", "format", "homepage", "citation", "license", "files", "images")
-_FORMATS = ("revisited", "oxford", "holidays", "ukbench")
+_FORMATS = ("revisited", "oxford", "holidays", "ukbench", "rsfm", "distractors")
 
 
 def _validate_manifest(spec, where: str) -> None:
@@ -253,8 +255,8 @@ def _rotate_upright(rotations: dict[str, int]) -> Callable[[Path], None]:
 
 def _load_registered(spec: dict, cache: Path, allow_download: bool, progress: bool) -> RetrievalDataset:
     _ensure_files(spec, cache, allow_download, progress)
-    reader = {"revisited": read_revisited, "oxford": read_oxford,
-              "holidays": read_holidays, "ukbench": read_ukbench}[spec["format"]]
+    reader = {"revisited": read_revisited, "oxford": read_oxford, "holidays": read_holidays,
+              "ukbench": read_ukbench, "rsfm": rsfm.read_rsfm, "distractors": read_distractors}[spec["format"]]
     dataset = reader(spec, cache)
     dataset.citation = spec["citation"]
     dataset.extra.update(homepage=spec["homepage"], license=spec["license"])

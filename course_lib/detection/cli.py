@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
     se.add_argument("--top", type=int, default=10, metavar="K", help="results to print (default 10)")
     se.add_argument("--image-size", dest="max_side", type=int, default=512, metavar="N",
                     help="longer image side fed to the network (default 512)")
-    se.add_argument("--show", metavar="FILE", help="save a figure of the query and the top results with boxes")
+    se.add_argument("--plot", "--show", dest="show", metavar="FILE",
+                    help="save a figure of the query and the top results with boxes (as `evaluate --plot`)")
     se.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     se.set_defaults(func=cmd_search)
 

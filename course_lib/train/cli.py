@@ -6,8 +6,7 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    from .losses import LOSSES
-    from .samplers import SAMPLERS
+    from ..lazy_imports import LazyChoices
 
     tr = sub.add_parser("train", help="fine-tune a retrieval network (GeM, contrastive or triplet loss)",
                         description="Fine-tune the top of a pretrained network on (query, positive, negatives) "
@@ -18,11 +17,12 @@ def add_parser(sub) -> None:
     tr.add_argument("--val", help="validation dataset (default: mini-train's own validation photos)")
     tr.add_argument("--out", required=True, metavar="DIR", help="folder for last.pt and last.json")
     tr.add_argument("--epochs", type=int, default=5)
-    tr.add_argument("--loss", choices=list(LOSSES), help="contrastive (default) or triplet (the default with --sampler)")
+    tr.add_argument("--loss", choices=LazyChoices("course_lib.train.losses", "LOSSES"), metavar="LOSS",
+                    help="contrastive (default) or triplet (the default with --sampler)")
     tr.add_argument("--margin", type=float, help="loss margin (default 0.7 contrastive, 0.1 triplet)")
     tr.add_argument("--mining", choices=["hard", "random"], default="hard")
     tr.add_argument("--negatives", type=int, default=5, help="negatives per tuple (default 5)")
-    tr.add_argument("--sampler", choices=list(SAMPLERS),
+    tr.add_argument("--sampler", choices=LazyChoices("course_lib.train.samplers", "SAMPLERS"), metavar="SAMPLER",
                     help="per-batch triplet sampling instead of tuples mined once per epoch: batches of "
                          "--objects x --views images, each pair's negative picked inside the batch")
     tr.add_argument("--objects", type=int, default=8, metavar="P", help="objects per batch with --sampler (default 8)")
@@ -68,6 +68,10 @@ def cmd_train(args) -> int:
         train_set, val_set = data, load_dataset(args.val)
     elif data.name == "mini-train":
         train_set, val_set = mini_train.split(data, "train"), mini_train.split(data, "val")
+    elif data.name == "rsfm120k":
+        from ..datasets import rsfm
+
+        train_set, val_set = rsfm.split(data, "train"), rsfm.split(data, "val")
     else:
         raise ValueError(f"{args.dataset}: give a validation dataset with --val")
     device = distributed.local_device(config.get_device(args.device))
