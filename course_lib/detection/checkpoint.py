@@ -2,14 +2,16 @@
 (+ optimizer state for resuming) and a JSON sidecar that says how to rebuild the network; weights_only loading."""
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 
 import torch
 
-from ..files import atomic_write, write_json
-from ..train.checkpoint import CheckpointError, load_state, sidecar_path
+from ..train.checkpoint import (
+    CheckpointError,
+    load_state,
+    read_sidecar,
+    write_checkpoint,
+)
 
 FORMAT = "course_lib.detector-checkpoint/1"
 
@@ -31,32 +33,14 @@ def save_detector(path: str | Path, model, class_names, record: dict, optimizer_
     (same name, .json), each atomically: a crash leaves the previous checkpoint whole."""
     from .detector import trainable_state
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    torch.save({"weights": {k: v.cpu() for k, v in trainable_state(model).items()}, "optimizer": optimizer_state,
-                "rng": rng_state}, buffer)
-    with atomic_write(path) as f:
-        f.write(buffer.getvalue())
-    write_json(sidecar_path(path), {"format": FORMAT, "network": network_settings(model, class_names), **record})
-    return path
+    return write_checkpoint(path, {"weights": {k: v.cpu() for k, v in trainable_state(model).items()},
+                                   "optimizer": optimizer_state, "rng": rng_state},
+                            {"format": FORMAT, "network": network_settings(model, class_names), **record})
 
 
 def read_detector_sidecar(path: str | Path) -> dict:
     """The sidecar of a detector checkpoint; CheckpointError (one line) when it is missing or foreign."""
-    path = Path(path)
-    side = sidecar_path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path}: no such file")
-    if not side.is_file():
-        raise CheckpointError(f"checkpoint {path}: its description {side.name} is missing beside it")
-    try:
-        record = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{side}: not readable JSON ({err})") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise CheckpointError(f"{side}: not a course_lib detector checkpoint (format {FORMAT})")
-    return record
+    return read_sidecar(path, FORMAT, kind="detector")
 
 
 def load_detector(path: str | Path, device=None, backbone=None):

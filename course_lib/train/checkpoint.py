@@ -29,18 +29,26 @@ def sidecar_path(path: str | Path) -> Path:
 def save_checkpoint(path: str | Path, net: RetrievalNet, record: dict, optimizer_state: dict | None = None) -> Path:
     """Write the trainable weights (and optimizer state, for --resume) to `path` and `record` beside it,
     each atomically: a crash leaves the previous checkpoint whole."""
+    return write_checkpoint(path, {"weights": net.trainable_state(), "optimizer": optimizer_state},
+                            {"format": FORMAT, "network": net.settings, "fingerprint": net.fingerprint(), **record})
+
+
+def write_checkpoint(path: str | Path, state: dict, sidecar: dict) -> Path:
+    """torch.save of `state` (a dict of tensors and plain values) to `path` and `sidecar` as JSON beside it,
+    each written atomically. Shared by every kind of checkpoint the kit writes (retrieval, detector)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    torch.save({"weights": net.trainable_state(), "optimizer": optimizer_state}, buffer)
+    torch.save(state, buffer)
     with atomic_write(path) as f:
         f.write(buffer.getvalue())
-    write_json(sidecar_path(path), {"format": FORMAT, "network": net.settings, "fingerprint": net.fingerprint(),
-                                    **record})
+    write_json(sidecar_path(path), sidecar)
     return path
 
 
-def read_sidecar(path: str | Path) -> dict:
+def read_sidecar(path: str | Path, expected_format: str = FORMAT, kind: str = "retrieval") -> dict:
+    """The sidecar of the checkpoint at `path`; CheckpointError (one line) when either file is missing,
+    the sidecar is not JSON, or it was written for another kind of checkpoint than `expected_format`."""
     path = Path(path)
     side = sidecar_path(path)
     if not path.is_file():
@@ -51,8 +59,8 @@ def read_sidecar(path: str | Path) -> dict:
         record = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise CheckpointError(f"{side}: not readable JSON ({err})") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise CheckpointError(f"{side}: not a course_lib retrieval checkpoint (format {FORMAT})")
+    if not isinstance(record, dict) or record.get("format") != expected_format:
+        raise CheckpointError(f"{side}: not a course_lib {kind} checkpoint (format {expected_format})")
     return record
 
 
