@@ -6,12 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..train.checkpoint import (
-    CheckpointError,
-    load_state,
-    read_sidecar,
-    write_checkpoint,
-)
+from ..train.checkpoint import load_weights_into, read_sidecar, write_checkpoint
 
 FORMAT = "course_lib.detector-checkpoint/1"
 
@@ -56,10 +51,5 @@ def load_detector(path: str | Path, device=None, backbone=None):
         backbone = load_backbone(network["backbone"], device="cpu")
     model = build_detector(network["num_classes"], tap=network["tap"], min_size=network["min_size"],
                            max_size=network["max_size"], backbone=backbone)
-    state = load_state(path)
-    missing, unexpected = model.load_state_dict(state["weights"], strict=False)
-    missing = [k for k in missing if not k.startswith("backbone.backbone.")]
-    if missing or unexpected:
-        raise CheckpointError(f"checkpoint {path}: weights do not fit the detector its sidecar describes "
-                              f"({len(missing)} missing, {len(unexpected)} unexpected)")
+    state = load_weights_into(model, path, frozen_prefix="backbone.backbone.", kind="detector")
     return model.to(device or "cpu").eval(), record, {"optimizer": state.get("optimizer"), "rng": state.get("rng")}

@@ -75,13 +75,20 @@ def load_checkpoint(path: str | Path, device=None, backbone=None) -> tuple[Retri
         backbone = load_backbone(settings["backbone"], device=device or "cpu")
     net = RetrievalNet(backbone, tap=settings["tap"], train_from=settings["train_from"], p=settings["p"],
                        whitening_dim=settings.get("whitening_dim"))
-    state = load_state(path)
-    missing, unexpected = net.load_state_dict(state["weights"], strict=False)
-    missing = [k for k in missing if not k.startswith("trunk_stages.")]
-    if missing or unexpected:
-        raise CheckpointError(f"checkpoint {path}: weights do not fit the network its sidecar describes "
-                              f"({len(missing)} missing, {len(unexpected)} unexpected)")
+    load_weights_into(net, path, frozen_prefix="trunk_stages.", kind="network")
     return net.to(device or "cpu"), record
+
+
+def load_weights_into(module: torch.nn.Module, path: str | Path, frozen_prefix: str, kind: str) -> dict:
+    """Load a checkpoint's trainable weights into `module` (its frozen, pretrained part, the names starting with
+    `frozen_prefix`, is not in the file) and return the saved state; CheckpointError when they do not fit."""
+    state = load_state(path)
+    missing, unexpected = module.load_state_dict(state["weights"], strict=False)
+    missing = [k for k in missing if not k.startswith(frozen_prefix)]
+    if missing or unexpected:
+        raise CheckpointError(f"checkpoint {path}: weights do not fit the {kind} its sidecar describes "
+                              f"({len(missing)} missing, {len(unexpected)} unexpected)")
+    return state
 
 
 def load_state(path: str | Path) -> dict:
