@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -29,6 +28,7 @@ from PIL import Image
 from torchvision.transforms import functional as TF
 
 from course_lib import config
+from regional_pooling import cpu_name  # a sibling script: `python benchmarks/extract.py` puts benchmarks/ first on sys.path
 from course_lib.datasets import load_dataset
 from course_lib.features import describe_images
 from course_lib.files import write_json
@@ -54,17 +54,6 @@ def course_lib_extract(paths, backbone, image_size, device, batch_size, methods=
                        channels_last=True):
     return describe_images(paths, backbone, list(methods), max_side=image_size, device=device,
                            batch_size=batch_size, progress=False, amp=amp, channels_last=channels_last)["gem"]
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
