@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from course_lib.index import build_index, complete_ranking, rank_database, search, top_k
+from course_lib.index import build_index, complete_ranking, exact_scores, rank_database, search, top_k
 
 
 def unit(n, d, seed):
@@ -46,3 +46,19 @@ def test_errors_name_the_problem():
         top_k(np.eye(4), np.ones((1, 3)), 2)
     with pytest.raises(ValueError, match="k must be at least 1"):
         top_k(np.eye(4), np.ones((1, 4)), 0)
+
+
+@pytest.mark.parametrize("chunk_rows", [5, 8192])
+def test_equal_descriptors_tie_exactly_and_rank_by_id_wherever_they_sit(chunk_rows):
+    # A float32 matrix product gives a row's score with a summation order that can depend on the row's
+    # place in the matrix (seen with OpenBLAS's Haswell kernels): equal rows then differ in the last bit.
+    db, q = unit(300, 128, 4), unit(20, 128, 5)
+    copies = list(range(3, 300, 7))
+    db[copies] = db[3]
+    scores = exact_scores(db, q, chunk_rows=chunk_rows)
+    assert np.array_equal(scores[copies], np.broadcast_to(scores[3], (len(copies), 20)))
+    np.testing.assert_allclose(scores, db @ q.T, atol=1e-6)
+    ranks = rank_database(db, q)
+    for column in ranks.T:
+        at = [position for position, item in enumerate(column) if item in copies]
+        assert column[at].tolist() == copies and at == list(range(at[0], at[0] + len(copies)))

@@ -81,6 +81,23 @@ def test_dba_by_hand():
     np.testing.assert_allclose(np.linalg.norm(augmented, axis=1), 1, rtol=1e-6)
 
 
+def test_dba_gives_one_neighbourhood_one_bitwise_descriptor_and_ranks_its_ties_by_id():
+    # Items 0, 1, 2 are each other's two nearest neighbours: unweighted DBA gives all three the same
+    # descriptor. Summed in neighbour order (d0 + (d1 + d2) vs d1 + (d0 + d2)) the copies would differ in
+    # their last bits and a BLAS kernel would decide their order; they must be equal, bit for bit.
+    rng = np.random.default_rng(0)
+    centre = rng.standard_normal(256)
+    close = [centre + 0.05 * rng.standard_normal(256) for _ in range(3)]
+    far = [rng.standard_normal(256) for _ in range(5)]
+    db = unit(*close, *far)
+    augmented = database_augmentation(db, k=2)
+    assert np.array_equal(augmented[0], augmented[1]) and np.array_equal(augmented[0], augmented[2])
+    ranks = rank_database(augmented, unit(centre))
+    assert ranks[:3, 0].tolist() == [0, 1, 2]
+    by_hand = db[0] + db[1] + db[2]
+    np.testing.assert_allclose(augmented[0], by_hand / np.linalg.norm(by_hand), rtol=1e-5)
+
+
 def test_knn_graph_without_self_drops_the_item_even_with_duplicates():
     db = unit([1, 0], [1, 0], [0, 1])
     _, ids = knn_graph(db, 2, include_self=False)

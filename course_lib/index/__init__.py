@@ -4,6 +4,6 @@ Names are imported on first use (faiss only when a search runs).
 """
 from ..lazy_imports import lazy_face
 
-_NAMES = {name: "exact" for name in ("build_index", "complete_ranking", "rank_database", "search", "top_k")}
+_NAMES = {name: "exact" for name in ("build_index", "complete_ranking", "exact_scores", "rank_database", "search", "top_k")}
 __all__ = [*_NAMES]  # noqa: PLE0604 (names of a lazy face)
 __getattr__, __dir__ = lazy_face(__name__, _NAMES)

@@ -84,6 +84,22 @@ def complete_ranking(top_ids: np.ndarray, n_db: int) -> np.ndarray:
     return ranks
 
 
+def exact_scores(db: np.ndarray, queries: np.ndarray, chunk_rows: int = 8192) -> np.ndarray:
+    """Inner products (n_db, n_queries), the same on every CPU: computed in float64, rounded to float32.
+
+    A float32 BLAS kernel sums the products in an order that depends on the CPU, and even on where a row
+    sits in the matrix: two equal descriptors (duplicate images, or DBA's shared neighbourhoods) can get
+    scores that differ in the last bit, and swap places from one machine to the next. The float64
+    product's error (about 1e-16) vanishes in the rounding, so equal descriptors tie exactly and the
+    ranking's stable sort orders them by database id everywhere. Chunks of rows bound the float64 copy.
+    """
+    queries64 = queries.astype(np.float64).T
+    scores = np.empty((db.shape[0], queries.shape[0]), dtype=np.float32)
+    for start in range(0, db.shape[0], chunk_rows):
+        scores[start:start + chunk_rows] = db[start:start + chunk_rows].astype(np.float64) @ queries64
+    return scores
+
+
 def rank_database(db: np.ndarray, queries: np.ndarray, k: int | None = None) -> np.ndarray:
     """Rankings in the evaluation layout (n_db, n_queries): column j = database ids for query j, best first.
 
@@ -95,6 +111,5 @@ def rank_database(db: np.ndarray, queries: np.ndarray, k: int | None = None) -> 
     if queries.shape[1] != db.shape[1]:
         raise ValueError(f"queries have dimension {queries.shape[1]} but the database has dimension {db.shape[1]}")
     if k is None or k >= db.shape[0]:
-        scores = db @ queries.T
-        return np.argsort(-scores, axis=0, kind="stable")
+        return np.argsort(-exact_scores(db, queries), axis=0, kind="stable")
     return complete_ranking(top_k(db, queries, k)[1], db.shape[0])

@@ -68,5 +68,13 @@ def database_augmentation(db: np.ndarray, k: int = 2, alpha: float = 0.0) -> np.
     if k == 0:
         return normalize_rows(db)
     sims, ids = knn_graph(db, k, include_self=False)
+    if alpha == 0:
+        # Unweighted, two items with the same neighbourhood (mutual neighbours, common among views of one
+        # object) get the same descriptor, and their scores tie exactly. Summing each distinct set of ids
+        # once, in id order, makes those descriptors bitwise equal, so the tie is broken by database id
+        # (the ranking's stable sort) on every machine, not by the last bits of a BLAS kernel.
+        members = np.sort(np.concatenate([np.arange(len(db))[:, None], ids], axis=1), axis=1)
+        sets, inverse = np.unique(members, axis=0, return_inverse=True)
+        return normalize_rows(db[sets].sum(axis=1))[inverse.reshape(-1)]
     weights = np.maximum(sims, 0) ** alpha
     return normalize_rows(db + np.einsum("nk,nkd->nd", weights, db[ids]))

@@ -1,0 +1,23 @@
+"""The header of every test run names the CPU and the numeric libraries' code paths: the notebooks' checked
+outputs are floating-point results, and a CI log that disagrees with a committed output should say at once
+which machine computed it."""
+import platform
+from pathlib import Path
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def pytest_report_header(config):
+    import numpy
+    import torch
+    return [f"cpu: {_cpu_model()}; torch {torch.__version__} "
+            f"(CPU kernels: {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads); "
+            f"numpy {numpy.__version__}"]
