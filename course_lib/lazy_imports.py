@@ -5,11 +5,10 @@ without torch, torchvision or scikit-image unless the command needs them.
 """
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 
 def lazy_face(package: str, names: dict[str, str]) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
@@ -32,21 +31,3 @@ def lazy_face(package: str, names: dict[str, str]) -> tuple[Callable[[str], obje
         return sorted(set(vars(sys.modules[package])) | set(names))
 
     return __getattr__, __dir__
-
-
-class LazyChoices(Sequence):
-    """An option's valid values, read from `module`.`attribute` only when argparse checks or lists them,
-    so that building the parser does not import the (heavy) module that defines them."""
-
-    def __init__(self, module: str, attribute: str):
-        self.module, self.attribute = module, attribute
-
-    @functools.cached_property
-    def values(self) -> list[str]:
-        return list(getattr(importlib.import_module(self.module), self.attribute))
-
-    def __getitem__(self, index):
-        return self.values[index]
-
-    def __len__(self) -> int:
-        return len(self.values)

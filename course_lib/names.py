@@ -1,6 +1,9 @@
-"""The backbone and pooling names that the command line offers, torch-free so that parsing a command
-and answering its mistakes needs no torch. models.backbones and pooling implement exactly these."""
+"""The names that the command line offers (backbones, poolings, training losses and triplet samplers),
+torch-free so that parsing a command, listing its choices in --help and answering its mistakes needs no
+torch. models.backbones, pooling, train.losses and train.samplers implement exactly these (tested)."""
 
 DEFAULT_BACKBONE = "efficientnet-lite0"
 BACKBONES = ("efficientnet-lite0", "alexnet", "vgg16", "resnet50", "resnet101")
 POOLING_NAMES = ("mac", "spoc", "spoc-center", "gem", "rmac", "rmac-integral")
+LOSS_NAMES = ("contrastive", "triplet")
+SAMPLER_NAMES = ("random", "hard", "semi-hard", "distance-weighted")

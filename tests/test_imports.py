@@ -59,16 +59,22 @@ def test_evaluate_path_does_not_import_torchvision():
     assert "torch" in imported and "torchvision" not in imported
 
 
-def test_lazy_choices_check_and_list_the_real_values(capsys):
+def test_train_choices_are_the_implemented_losses_and_samplers_and_help_lists_them(capsys):
     from course_lib.cli import build_parser
+    from course_lib.names import LOSS_NAMES, SAMPLER_NAMES
     from course_lib.train.losses import LOSSES
+    from course_lib.train.samplers import SAMPLERS
 
+    assert tuple(LOSSES) == LOSS_NAMES and SAMPLERS == SAMPLER_NAMES  # tests/test_samplers.py runs each sampler
     parser = build_parser()
     assert parser.parse_args(["train", "mini-train", "--out", "x", "--loss", "triplet"]).loss == "triplet"
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "mini-train", "--out", "x", "--loss", "hinge"])
     error = capsys.readouterr().err
-    assert "invalid choice: 'hinge'" in error and all(repr(name) in error for name in LOSSES)
+    assert "invalid choice: 'hinge'" in error and all(repr(name) in error for name in LOSS_NAMES)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    assert "{random,hard,semi-hard,distance-weighted}" in capsys.readouterr().out
 
 
 def test_lazy_faces_list_their_names_and_reach_every_submodule():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    from ..lazy_imports import LazyChoices
+    from ..names import LOSS_NAMES, SAMPLER_NAMES
 
     tr = sub.add_parser("train", help="fine-tune a retrieval network (GeM, contrastive or triplet loss)",
                         description="Fine-tune the top of a pretrained network on (query, positive, negatives) "
@@ -17,13 +17,11 @@ def add_parser(sub) -> None:
     tr.add_argument("--val", help="validation dataset (default: mini-train's own validation photos)")
     tr.add_argument("--out", required=True, metavar="DIR", help="folder for last.pt and last.json")
     tr.add_argument("--epochs", type=int, default=5)
-    tr.add_argument("--loss", choices=LazyChoices("course_lib.train.losses", "LOSSES"), metavar="LOSS",
-                    help="contrastive (default) or triplet (the default with --sampler)")
+    tr.add_argument("--loss", choices=LOSS_NAMES, help="default: contrastive, or triplet with --sampler")
     tr.add_argument("--margin", type=float, help="loss margin (default 0.7 contrastive, 0.1 triplet)")
     tr.add_argument("--mining", choices=["hard", "random"], default="hard")
     tr.add_argument("--negatives", type=int, default=5, help="negatives per tuple (default 5)")
-    tr.add_argument("--sampler", choices=LazyChoices("course_lib.train.samplers", "SAMPLERS"), metavar="SAMPLER",
-                    help="per-batch triplet sampling instead of tuples mined once per epoch: batches of "
+    tr.add_argument("--sampler", choices=SAMPLER_NAMES, help="per-batch triplet sampling instead of tuples mined once per epoch: batches of "
                          "--objects x --views images, each pair's negative picked inside the batch")
     tr.add_argument("--objects", type=int, default=8, metavar="P", help="objects per batch with --sampler (default 8)")
     tr.add_argument("--views", type=int, default=4, metavar="K",

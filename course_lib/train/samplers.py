@@ -10,7 +10,7 @@ import math
 
 import torch
 
-SAMPLERS = ("random", "hard", "semi-hard", "distance-weighted")
+from ..names import SAMPLER_NAMES as SAMPLERS
 
 
 def pair_distances(embeddings: torch.Tensor) -> torch.Tensor:
