@@ -18,6 +18,6 @@ def _cpu_model() -> str:
 def pytest_report_header(config):
     import numpy
     import torch
-    return [f"cpu: {_cpu_model()}; torch {torch.__version__} "
-            f"(CPU kernels: {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads); "
-            f"numpy {numpy.__version__}"]
+    return [(f"cpu: {_cpu_model()}; torch {torch.__version__} "
+             f"(CPU kernels: {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads); "
+             f"numpy {numpy.__version__}")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from course_lib.cli import main
@@ -83,3 +84,83 @@ def test_evaluate_localize_prints_located_share(small_folder, capsys, tmp_path):
     assert main(["evaluate", str(with_boxes), "--pooling", "gem", "--image-size", "128", "--localize", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "localization of the query in 1 positives" in out and "refine" in out
+
+
+@pytest.fixture(scope="module")
+def untrained_detector(tmp_path_factory):
+    """A real torchvision Faster R-CNN on the offline backbone, saved as a `train-detector` checkpoint before
+    any training: its boxes are arbitrary but real detections, enough to follow them through the search."""
+    import torch
+
+    from course_lib.detection import detector, scenes
+    from course_lib.detection.checkpoint import save_detector
+
+    torch.manual_seed(0)
+    model = detector.build_detector(len(scenes.CLASSES) + 1)
+    path = tmp_path_factory.mktemp("detector") / "last.pt"
+    save_detector(path, model, scenes.class_names(), {"epoch": 0})
+    return path
+
+
+def test_search_regions_proposed_by_a_detector(small_folder, untrained_detector, capsys):
+    from course_lib.detection.checkpoint import load_detector
+    from course_lib.detection.region_search import detector_boxes
+    from course_lib.images import image_size
+
+    folder, bbox, _ = small_folder
+    assert main(["search", str(folder), "--query", str(folder / "queries" / "cat.jpg"), "--bbox", *map(str, bbox),
+                 "--regions", "--detector", str(untrained_detector), "--min-score", "0", "--top", "5",
+                 "--image-size", "256"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "detector last.pt + whole images" in lines[0]
+    model = load_detector(untrained_detector)[0]
+    images = sorted((folder / "images").iterdir())
+    expected = sum(1 + len(detector_boxes(model, image, 256, score_threshold=0)) for image in images)
+    assert f"best of {expected} regions" in lines[0]  # every detection of every image is in the index
+    for line in lines[2:7]:
+        *_, x1, y1, x2, y2, name = line.split()
+        box = [float(v) for v in (x1, y1, x2, y2)]
+        width, height = image_size(folder / name)
+        found = detector_boxes(model, folder / name, 256, score_threshold=0)
+        candidates = [[0, 0, width, height], *found.tolist()]
+        assert any(max(abs(a - b) for a, b in zip(box, c)) <= 0.5 for c in candidates)  # printed to 0 decimals
+
+
+def test_detector_boxes_are_class_agnostic_in_file_pixels(monkeypatch, untrained_detector):
+    import torch
+
+    from course_lib.detection import detector
+    from course_lib.detection.checkpoint import load_detector
+    from course_lib.detection.region_search import detector_boxes
+    from course_lib.images import image_size
+
+    mini = load_dataset("mini")
+    path = mini.images[0]
+    width, height = image_size(path)
+    model = load_detector(untrained_detector)[0]
+    seen = {}
+
+    def fake_detect(model, images, score_threshold):  # two classes on one object, one other object, one beyond the edge
+        seen["shape"] = images[0].shape
+        return [{"boxes": torch.tensor([[10.0, 10, 50, 50], [11, 11, 50, 50], [60, 20, 90, 40], [80, 80, 9999, 9999]]),
+                 "scores": torch.tensor([0.9, 0.8, 0.7, 0.6]), "labels": torch.tensor([1, 2, 1, 3])}]
+
+    monkeypatch.setattr(detector, "detect", fake_detect)
+    boxes = detector_boxes(model, path, max_side=100, max_boxes=2)
+    sx, sy = width / seen["shape"][2], height / seen["shape"][1]
+    assert max(seen["shape"][1:]) == 100 and boxes.shape == (2, 4)   # the duplicate is suppressed, the best 2 kept
+    np.testing.assert_allclose(boxes, [[10 * sx, 10 * sy, 50 * sx, 50 * sy], [60 * sx, 20 * sy, 90 * sx, 40 * sy]],
+                               rtol=1e-5)
+    assert detector_boxes(model, path, max_side=100)[-1].tolist() == pytest.approx([80 * sx, 80 * sy, width, height])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--detector", "x.pt"], "--detector proposes the regions of --regions: add --regions"),
+    (["--regions", "--detector", "absent.pt"], "checkpoint absent.pt: no such file"),
+    (["--regions", "--min-score", "2"], "--min-score must be between 0 and 1"),
+])
+def test_search_detector_errors_are_one_line(small_folder, capsys, extra, message):
+    folder, _, _ = small_folder
+    assert main(["search", str(folder), "--query", str(folder / "queries" / "cat.jpg"), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err

@@ -2,7 +2,14 @@
 import numpy as np
 import pytest
 
-from course_lib.index import build_index, complete_ranking, exact_scores, rank_database, search, top_k
+from course_lib.index import (
+    build_index,
+    complete_ranking,
+    exact_scores,
+    rank_database,
+    search,
+    top_k,
+)
 
 
 def unit(n, d, seed):

@@ -15,6 +15,12 @@ def add_parser(sub) -> None:
                     help="the query object's box in pixels of the query image (default: the whole image)")
     se.add_argument("--regions", action="store_true",
                     help="rank by the best region of each image (RoI Align regions in one faiss index)")
+    se.add_argument("--detector", metavar="FILE",
+                    help="with --regions: the regions are the boxes this detector finds in each database image "
+                         "(a `train-detector` checkpoint, DIR/last.pt), plus the whole image, instead of the "
+                         "R-MAC grid")
+    se.add_argument("--min-score", type=float, default=0.05, metavar="S",
+                    help="with --detector: the lowest detection score kept as a region (default 0.05)")
     se.add_argument("--top", type=int, default=10, metavar="K", help="results to print (default 10)")
     se.add_argument("--image-size", dest="max_side", type=int, default=512, metavar="N",
                     help="longer image side fed to the network (default 512)")
@@ -38,6 +44,15 @@ def cmd_search(args) -> int:
 
     if args.top < 1:
         raise ValueError(f"--top must be at least 1, got {args.top}")
+    if args.detector and not args.regions:
+        raise ValueError("--detector proposes the regions of --regions: add --regions")
+    if not 0 <= args.min_score <= 1:
+        raise ValueError(f"--min-score must be between 0 and 1, got {args.min_score:g}")
+    detector_file = Path(args.detector).expanduser() if args.detector else None
+    if detector_file is not None:
+        from .checkpoint import read_detector_sidecar
+
+        read_detector_sidecar(detector_file)  # a missing or foreign checkpoint fails before any work
     query = Path(args.query)
     width, height = image_size(query)
     bbox = None
@@ -59,9 +74,20 @@ def cmd_search(args) -> int:
                              (backbone.default_conv,))[backbone.default_conv][0].float().cpu()
     query_mac = query_vector(query_map)
     if args.regions:
-        index = build_region_index(maps.image, maps.image_sizes, range(len(dataset)))
+        proposals, proposed_by = None, "R-MAC grid"
+        if detector_file is not None:
+            from .checkpoint import load_detector
+            from .region_search import detector_boxes
+
+            model = load_detector(detector_file, device=args.device, backbone=backbone)[0]
+
+            def proposals(i):
+                return detector_boxes(model, dataset.images[i], args.max_side, score_threshold=args.min_score)
+
+            proposed_by = f"detector {detector_file.name} + whole images"
+        index = build_region_index(maps.image, maps.image_sizes, range(len(dataset)), proposals=proposals)
         results = search_regions(index, query_mac.float().numpy(), args.top)
-        how = f"best of {len(index)} regions"
+        how = f"best of {len(index)} regions: {proposed_by}"
     else:
         db = extract_descriptors(dataset, backbone, ["rmac"], max_side=args.max_side, progress=False).db["rmac"]
         q = describe_images([query], backbone, ["rmac"], args.max_side, bboxes=[bbox], progress=False)["rmac"]

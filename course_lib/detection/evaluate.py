@@ -221,23 +221,28 @@ def rerank_by_region(maps: MapStore, db_descriptors: np.ndarray, query_descripto
             "scores_before": score_ranking(dataset, before), "scores_after": score_ranking(dataset, after)}
 
 
-def region_search_study(maps: MapStore, L: int = 3) -> dict:
+def region_search_study(maps: MapStore, L: int = 3, proposals=None, proposals_name: str | None = None) -> dict:
     """Search by regions (detection.region_search) for every query of the dataset: every database image's
-    R-MAC-grid regions in one faiss index, each query (the MAC of its crop) answered by best regions.
+    regions in one faiss index, each query (the MAC of its crop) answered by best regions. The regions are
+    the R-MAC grid of scales 1..L, or, with `proposals` (image id -> boxes in pixels, e.g. a detector's),
+    those boxes and the whole image; `proposals_name` then names them in the cache key.
     Returns the ranks (n_db, n_queries), per query {image: best box}, and the protocol scores. Cached."""
     from .region_search import build_region_index, region_ranking
 
     dataset = maps.dataset
+    if proposals is not None and not proposals_name:
+        raise ValueError("region_search_study: name the proposals (proposals_name) so that their results are cached apart")
 
     def compute() -> pd.DataFrame:
-        regions = build_region_index(maps.image, maps.image_sizes, range(len(dataset)), L)
+        regions = build_region_index(maps.image, maps.image_sizes, range(len(dataset)), L, proposals=proposals)
         queries = np.stack([query_vector(maps.query(q)).float().numpy() for q in range(dataset.n_queries)])
         ranks, best = region_ranking(regions, queries, len(dataset))
         return pd.DataFrame([{"query": q, "rank": r, "image": int(i), "x1": best[q][int(i)][0],
                               "y1": best[q][int(i)][1], "x2": best[q][int(i)][2], "y2": best[q][int(i)][3]}
                              for q in range(dataset.n_queries) for r, i in enumerate(ranks[:, q])])
 
-    table = _cached_table(_cache_path("regions", maps.key(L=L, regions="rmac-grid")), compute)
+    key = maps.key(L=L, regions="rmac-grid") if proposals is None else maps.key(regions=proposals_name)
+    table = _cached_table(_cache_path("regions", key), compute)
     ranks = np.zeros((len(dataset), dataset.n_queries), dtype=np.int64)
     best = [{} for _ in range(dataset.n_queries)]
     for row in table.itertuples(index=False):

@@ -1,5 +1,9 @@
 """Region-based search: describe regions of every database image (RoI Align on the conv map + max-pooling),
-index all regional descriptors with faiss, and answer a query by its best region: the image and the box."""
+index all regional descriptors with faiss, and answer a query by its best region: the image and the box.
+
+The regions are proposed in one of two ways: the R-MAC grid (fixed, the same for every image), or the boxes
+a trained detector finds (`detector_boxes`: what Faster R-CNN thinks is an object, whatever its class), each
+with the whole image besides, so an image without detections can still be found."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,12 +46,43 @@ def describe_regions(maps: torch.Tensor, regions: np.ndarray, image_size: tuple[
     return F.normalize(aligned.amax(dim=(-2, -1)), dim=1).float().numpy()
 
 
-def build_region_index(maps_of, image_sizes, ids, L: int = 3) -> RegionIndex:
-    """Regions of the database images `ids`; `maps_of(i)` gives image i's (C, H, W) map."""
+def detector_boxes(model, image_path, max_side: int | None = 512, score_threshold: float = 0.05,
+                   max_boxes: int = 20, nms_iou: float = 0.5) -> np.ndarray:
+    """(R, 4) boxes that a trained detector finds in one image, in pixels of the image file, best first.
+
+    Class-agnostic: the detections of every class go through one more non-maximum suppression (two classes
+    claiming the same object give one region), and the `max_boxes` best are kept. The detector sees the
+    image with its longer side at most `max_side` (it resizes again on its own); boxes are scaled back.
+    """
+    from ..features import image_tensor
+    from ..images import image_size
+    from .detector import detect
+
+    width, height = image_size(image_path)
+    image = image_tensor(image_path, max_side)
+    found = detect(model, [image.to(next(model.parameters()).device)], score_threshold)[0]
+    keep = ops.nms(found["boxes"].float(), found["scores"].float(), nms_iou)[:max_boxes]
+    scale = torch.tensor([width / image.shape[2], height / image.shape[1]] * 2)
+    boxes = found["boxes"][keep].float().cpu() * scale
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
+    return boxes.double().numpy()
+
+
+def build_region_index(maps_of, image_sizes, ids, L: int = 3, proposals=None) -> RegionIndex:
+    """Regions of the database images `ids`; `maps_of(i)` gives image i's (C, H, W) map.
+
+    proposals: None for the R-MAC grid of scales 1..L, or a function giving image i's boxes in pixels
+    (`detector_boxes`), to which the whole image is added."""
     vectors, owners, all_boxes = [], [], []
     for i in ids:
         maps = maps_of(i)
-        regions = propose_regions(tuple(maps.shape[-2:]), image_sizes[i], L)
+        if proposals is None:
+            regions = propose_regions(tuple(maps.shape[-2:]), image_sizes[i], L)
+        else:
+            width, height = image_sizes[i]
+            regions = np.concatenate([[[0.0, 0.0, float(width), float(height)]],
+                                      np.asarray(proposals(i), dtype=np.float64).reshape(-1, 4)])
         vectors.append(describe_regions(maps, regions, image_sizes[i]))
         owners += [i] * len(regions)
         all_boxes.append(regions)
