@@ -325,3 +325,18 @@ def test_integral_max_errors_pool_maps_of_different_sizes_over_their_own_rmac_re
     alone = [regions.integral_max_errors(m, rmac_regions(*m.shape[1:], 3), alphas=(1, 10)) for m in (small, large)]
     assert pooled.loc[10, "largest ratio"] == pytest.approx(max(t.loc[10, "largest ratio"] for t in alone))
     assert regions.integral_max_errors(small, alphas=(10,)).equals(alone[0].loc[[10]])
+
+
+def test_training_curves_plot_each_run_per_epoch_with_integer_epochs():
+    history = [{"epoch": 0, "loss": None, "val_map": 0.80, "p": 3.0, "negative_similarity": None, "satisfied": None},
+               {"epoch": 1, "loss": 0.5, "val_map": 0.82, "p": 3.1, "negative_similarity": 0.4, "satisfied": 0.7},
+               {"epoch": 2, "loss": 0.4, "val_map": 0.83, "p": 3.2, "negative_similarity": 0.5, "satisfied": 0.8}]
+    for figure, panels, legend_on in [(viz.fine_tuning.training_curves({"a": history, "b": history}), 4, 3),
+                                      (viz.ranking.sampler_training({"a": history, "b": history}), 3, 0)]:
+        axes = figure.axes
+        assert len(axes) == panels and all(ax.get_xlabel() == "epoch" and ax.get_title() for ax in axes)
+        assert [len(ax.get_lines()) for ax in axes] == [2] * panels
+        assert list(axes[0].get_lines()[0].get_xdata()) == [1, 2]          # the loss starts at the first epoch
+        assert [t.get_text() for t in axes[legend_on].get_legend().get_texts()] == ["a", "b"]
+        assert all(float(tick).is_integer() for ax in axes for tick in ax.get_xticks())
+        plt.close(figure)

@@ -5,9 +5,8 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import MaxNLocator
 
-from .grids import as_rgb, no_ticks
+from .grids import as_rgb, epoch_panels, no_ticks
 
 
 def similarity_pairs(pairs: Sequence[tuple], titles: Sequence[str]):
@@ -34,15 +33,8 @@ def training_curves(histories: Mapping[str, list[dict]]):
         axes[2].plot(epochs, [r["p"] for r in history], marker="o", label=label)
         axes[3].plot([r["epoch"] for r in trained], [r["negative_similarity"] for r in trained], marker="o",
                      label=label)
-    titles = ("training loss (mean per tuple)", "validation mAP (%)", "GeM exponent p",
-              "similarity of chosen negatives")
-    for ax, title in zip(axes, titles):
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-    axes[3].legend(fontsize=8, loc="best")
-    fig.tight_layout()
+    epoch_panels(axes, ("training loss (mean per tuple)", "validation mAP (%)", "GeM exponent p",
+                        "similarity of chosen negatives"), legend_on=3)
     return fig
 
 

@@ -35,6 +35,19 @@ def no_ticks(ax) -> None:
     ax.set_yticks([])
 
 
+def epoch_panels(axes, titles: Sequence[str], legend_on: int) -> None:
+    """Title, an integer epoch axis and a light grid for each panel of training curves; the legend on one."""
+    from matplotlib.ticker import MaxNLocator
+
+    for ax, title in zip(axes, titles):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[legend_on].legend(fontsize=8, loc="best")
+    axes[legend_on].figure.tight_layout()
+
+
 def _show(ax, path, title: str = "", bbox=None, crop: bool = False, frame: str | None = None):
     """Draw one image thumbnail; its query box (original pixel coordinates) as a rectangle."""
     img = load_image(path, max_side=THUMB, bbox=bbox if crop else None)

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..images import load_image
-from .grids import COLORS, relevance
+from .grids import COLORS, epoch_panels, relevance
 
 
 def _thumbnail(ax, path, title: str, frame: str) -> None:
@@ -49,8 +49,6 @@ def sampler_picks(points: np.ndarray, labels: Sequence, anchor: int, picks: dict
 def sampler_training(histories: dict[str, list[dict]]):
     """Per epoch and per sampler: the share of sampled triplets already at zero loss, the training loss,
     and the validation mAP (epoch 0 = before training)."""
-    from matplotlib.ticker import MaxNLocator
-
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
     for label, history in histories.items():
         trained = [row for row in history if row["loss"] is not None]
@@ -59,14 +57,8 @@ def sampler_training(histories: dict[str, list[dict]]):
         axes[1].plot(epochs, [row["loss"] for row in trained], marker="o", label=label)
         axes[2].plot([row["epoch"] for row in history], [100 * row["val_map"] for row in history], marker="o",
                      label=label)
-    titles = ("sampled triplets already at zero loss (%)", "training loss (mean hinge)", "validation mAP (%)")
-    for ax, title in zip(axes, titles):
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8, loc="best")
-    fig.tight_layout()
+    epoch_panels(axes, ("sampled triplets already at zero loss (%)", "training loss (mean hinge)",
+                        "validation mAP (%)"), legend_on=0)
     return fig
 
 
