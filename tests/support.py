@@ -3,6 +3,7 @@ import io
 import socket
 import tarfile
 import threading
+import zipfile
 from http.server import ThreadingHTTPServer
 
 
@@ -14,6 +15,15 @@ def make_tar_gz(members: dict[str, bytes]) -> bytes:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def make_zip(members: dict[str, bytes]) -> bytes:
+    """A .zip in memory holding `members` (name -> bytes)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
     return buffer.getvalue()
 
 

@@ -17,7 +17,6 @@ import stat
 import subprocess
 import sys
 import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
+from support import make_zip
 
 HOME = "home"  # each row's COURSE_LIB_HOME, inside its folder; the kit may write there, the user's files are elsewhere
 PORTAL = b"<!DOCTYPE html><html><head><title>Hotel Wi-Fi</title></head><body>Log in to continue</body></html>\n"
@@ -68,16 +68,6 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
 
     buffer = io.BytesIO()
     image.save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-def zip_of(members: dict[str, bytes]) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
     return buffer.getvalue()
 
 
@@ -165,7 +155,7 @@ def class_files(declared_at: str):
                       ["schedule", "--assign", "--data", "class"])
 
 
-GOOD_ZIP = zip_of({"ukbench/full/ukbench00000.jpg": _encode(photo("coffee"), "JPEG")})
+GOOD_ZIP = make_zip({"ukbench/full/ukbench00000.jpg": _encode(photo("coffee"), "JPEG")})
 UKB_URL = "https://archive.org/download/ukbench/ukbench.zip"
 NO_GPU = None
 try:

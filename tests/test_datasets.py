@@ -11,7 +11,6 @@ import logging
 import os
 import pickle
 import types
-import zipfile
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from support import LoopbackServer, make_tar_gz, unused_port
+from support import LoopbackServer, make_tar_gz, make_zip, unused_port
 from course_lib import datasets
 from course_lib.datasets import registry
 from course_lib.evaluation import revisited_split
@@ -39,14 +38,6 @@ def jpeg_bytes(color=(200, 30, 30), size=(8, 6), marker=False) -> bytes:
                 image.putpixel((x, y), (255, 255, 255))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=95)
-    return buffer.getvalue()
-
-
-def zipped(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
     return buffer.getvalue()
 
 
@@ -118,7 +109,7 @@ def site(tmp_path_factory):
     (folder / "jpg2.tar.gz").write_bytes(make_tar_gz({
         "jpg/100600.jpg": jpeg_bytes(size=(8, 6), marker=True), "jpg/100601.jpg": red}))
 
-    (folder / "ukbench.zip").write_bytes(zipped({
+    (folder / "ukbench.zip").write_bytes(make_zip({
         **{f"full/ukbench{i:05d}.jpg": (red if i < 4 else blue) for i in range(8)},
         "thumbnails/ukbench00000.th.jpg": red, "overview.html": b"<html></html>"}))
     return folder
