@@ -86,7 +86,7 @@ def region_statistics(per_image: int = 16, max_side: int = 384):
             x = z["x"]
     else:
         paths = list(load_dataset("mini-train").images) + list(load_dataset("mini").images)
-        x = region_descriptors(paths, load_backbone(), "gem", per_image=per_image, max_side=max_side)
+        x = region_descriptors(paths, load_backbone(), per_image=per_image, max_side=max_side)
         save_npz(cache, x=x)
     return fit_pca(x), x.shape[0]
 

@@ -1,9 +1,9 @@
 """Exact nearest-neighbour search: on L2-normalised descriptors the inner product is the cosine.
 
 Two routes to the same answer. A batch of queries takes numpy's matrix product over chunks of the
-database plus `argpartition` for the top k: numpy's BLAS ran the product 3-4x faster than the BLAS
-inside the faiss-cpu wheel on 2 cores (benchmarks/search.py), and k barely changed faiss's time, so
-the product, not the heap, was the cost. A faiss flat index (`build_index`) remains the exact
+database plus `argpartition` for the top k: on 2 cores (benchmarks/search.py) it ran 3.6x faster than
+faiss's flat index at 10^6 x 320-D and within about 10% of it at 1280-D, and k barely changed faiss's
+time, so the product, not the heap, is the cost. A faiss flat index (`build_index`) remains the exact
 reference that the approximate indexes of `zoo` are measured against.
 """
 from __future__ import annotations
