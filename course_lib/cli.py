@@ -132,7 +132,57 @@ def cmd_evaluate(args) -> int:
     plot_path = _check_figure_file("--plot", args.plot) if args.plot else None
     config.writable_home()  # the cache is written after the work: find out now that it can be
     dataset = load_dataset(args.dataset, download=not args.no_download, progress=not args.quiet)
-    from .experiment import results_table, run  # torch, pandas: imported once arguments and data are good
+    from .experiment import results_table  # pandas: imported once arguments and data are good
+
+    cached = None
+    if not (others or args.nprobe or args.localize):  # the plain search: maybe every descriptor is cached
+        from .descriptor_cache import read_cached
+
+        cached = read_cached(dataset, args.backbone.lower(), methods, args.max_side, args.scales)
+    if cached is not None:  # nothing to extract: no torch, no network (a warm run answers in about a second)
+        from .experiment import evaluate_descriptors
+
+        backbone_name = args.backbone.lower()
+        if not args.quiet:
+            print(f"{dataset.summary()} | backbone {backbone_name} | longer side {args.max_side} | "
+                  f"descriptors from the cache", file=sys.stderr)
+        rows = evaluate_descriptors(dataset, cached, rerank=rerank)
+    else:
+        rows, backbone = _extract_and_evaluate(args, dataset, methods, rerank)
+        backbone_name = backbone.name
+    print(results_table(rows).to_string())
+    if args.localize:
+        from .detection.cli import print_localization
+
+        print_localization(dataset, backbone, args.max_side)
+    if json_path is not None:
+        write_json(json_path, {"dataset": dataset.name, "backbone": backbone_name, "max_side": args.max_side,
+                               "scales": list(args.scales),
+                               "rerank": [step.as_dict() for step in rerank] if rerank else [], "results": rows})
+    if plot_path is not None:
+        from .experiment import rows_interval_table
+        from .files import save_figure
+        from .viz import map_bars
+
+        intervals = rows_interval_table(rows)
+        level = ", Medium" if dataset.protocol == "revisited" else ""
+        figure = map_bars(intervals, ["map"], title=f"{dataset.name}: mAP (%){level}", intervals=intervals)
+        save_figure(figure, plot_path)
+    if log_path is not None:
+        from datetime import datetime, timezone
+
+        from .experiment import append_log
+
+        append_log(log_path, {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                              "dataset": dataset.name, "backbone": backbone_name, "max_side": args.max_side,
+                              "scales": list(args.scales), "results": rows})
+    return 0
+
+
+def _extract_and_evaluate(args, dataset, methods, rerank):
+    """(rows, backbone): build the network, extract what the cache lacks, search and score."""
+    from . import config
+    from .experiment import run
     from .models import load_backbone
 
     device = config.get_device(args.device)
@@ -151,33 +201,7 @@ def cmd_evaluate(args) -> int:
     else:
         rows = run(dataset, backbone, methods, max_side=args.max_side, scales=args.scales,
                    progress=not args.quiet, rerank=rerank)
-    print(results_table(rows).to_string())
-    if args.localize:
-        from .detection.cli import print_localization
-
-        print_localization(dataset, backbone, args.max_side)
-    if json_path is not None:
-        write_json(json_path, {"dataset": dataset.name, "backbone": backbone.name, "max_side": args.max_side,
-                               "scales": list(args.scales),
-                               "rerank": [step.as_dict() for step in rerank] if rerank else [], "results": rows})
-    if plot_path is not None:
-        from .experiment import rows_interval_table
-        from .files import save_figure
-        from .viz import map_bars
-
-        intervals = rows_interval_table(rows)
-        level = ", Medium" if dataset.protocol == "revisited" else ""
-        figure = map_bars(intervals, ["map"], title=f"{dataset.name}: mAP (%){level}", intervals=intervals)
-        save_figure(figure, plot_path)
-    if log_path is not None:
-        from datetime import datetime, timezone
-
-        from .experiment import append_log
-
-        append_log(log_path, {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                              "dataset": dataset.name, "backbone": backbone.name, "max_side": args.max_side,
-                              "scales": list(args.scales), "results": rows})
-    return 0
+    return rows, backbone
 
 
 def cmd_datasets(args) -> int:

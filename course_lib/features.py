@@ -2,19 +2,15 @@
 
 One pass of the backbone per image (and per scale) feeds every requested pooling
 method, so comparing MAC, SPoC, GeM and R-MAC costs one extraction, not four.
-Descriptors are cached under `config.descriptors_dir()`, keyed by everything that
-determines them, so rerunning a notebook does not recompute them.
+Descriptors are cached under `config.descriptors_dir()` (`descriptor_cache`), keyed by everything
+that determines them, so rerunning a notebook does not recompute them.
 """
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
-import json
 import os
 import warnings
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -23,25 +19,17 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from . import config
-from .files import save_npz, sha256_of
+from .descriptor_cache import (
+    Descriptors,
+    _cache_file,
+    _read_cache,
+    cache_key,
+)
+from .files import save_npz
 from .images import image_size, load_image, shrunk_size
 from .pooling import POOLINGS, pool
 
-CACHE_VERSION = 2  # 2: images keyed by content, not size and time
 FC_DESCRIPTOR = "code"  # name of the descriptor read from a fully connected tap
-
-
-@dataclass
-class Descriptors:
-    """Global descriptors of one dataset, one (N, D) float32 array per method."""
-
-    db: dict[str, np.ndarray]
-    queries: dict[str, np.ndarray]
-
-    @property
-    def methods(self) -> list[str]:
-        return list(self.db)
 
 
 def image_tensor(path, max_side: int | None, bbox=None) -> torch.Tensor:
@@ -232,59 +220,6 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
                 out[m][ids] = F.normalize(summed[m], dim=1).float().cpu().numpy()
             bar.update(len(ids))
     return out
-
-
-@functools.lru_cache(maxsize=None)
-def _content_hash(path: str, status: tuple) -> str:
-    return sha256_of(path)
-
-
-def _fingerprint(paths) -> str:
-    """Hash of the image files' names and contents, so an image edited in place gets a new key even
-    with its size and modification time kept (hashing is cheap next to a forward pass). Within one
-    process a file is read again only when its status (size, times, inode) changes."""
-    h = hashlib.sha256()
-    for p in paths:
-        st = os.stat(p)
-        status = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
-        h.update(f"{os.fspath(p)}|{_content_hash(os.fspath(p), status)}\n".encode())
-    return h.hexdigest()
-
-
-def cache_key(dataset, backbone_name: str, tap: str, method: str, max_side, scales, amp: bool = False) -> str:
-    spec = {
-        "version": CACHE_VERSION, "dataset": dataset.name, "backbone": backbone_name, "tap": tap,
-        "method": method, "max_side": max_side, "scales": [float(s) for s in scales],
-        "db": _fingerprint(dataset.images), "queries": _fingerprint(dataset.queries),
-        "bboxes": [list(map(float, b)) if b is not None else None for b in dataset.bboxes],
-        "query_ids": dataset.query_ids,
-    }
-    if amp:  # mixed precision changes descriptors beyond rounding; float32 keys stay as they were
-        spec["amp"] = True
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
-
-
-def _cache_file(dataset, key: str, cache_dir: Path | None) -> Path:
-    return Path(cache_dir or config.descriptors_dir()) / dataset.name / f"{key}.npz"
-
-
-def _read_cache(path: Path, n_db: int, n_queries: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """A cached entry, or None when there is none. An entry that cannot be read (truncated, emptied,
-    missing an array, wrong number of rows) is said in one line, deleted, and recomputed."""
-    if not path.exists():
-        return None
-    try:
-        with np.load(path) as z:
-            db, queries = z["db"], z["queries"]
-        if db.shape[0] != n_db or queries.shape[0] != n_queries:
-            raise ValueError(f"{db.shape[0]} database and {queries.shape[0]} query rows, "
-                             f"expected {n_db} and {n_queries}")
-    except Exception as err:  # np.load raises many types on damaged files
-        warnings.warn(f"{path}: damaged descriptor cache entry ({type(err).__name__}: "
-                      f"{str(err).splitlines()[0] if str(err) else ''}); recomputing it", stacklevel=3)
-        path.unlink(missing_ok=True)
-        return None
-    return db, queries
 
 
 def extract_descriptors(dataset, backbone, methods: Sequence[str] = ("mac", "spoc", "gem", "rmac"),

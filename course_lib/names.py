@@ -5,5 +5,8 @@ torch. models.backbones, pooling, train.losses and train.samplers implement exac
 DEFAULT_BACKBONE = "efficientnet-lite0"
 BACKBONES = ("efficientnet-lite0", "alexnet", "vgg16", "resnet50", "resnet101")
 POOLING_NAMES = ("mac", "spoc", "spoc-center", "gem", "rmac", "rmac-integral")
+# The conv map each backbone pools by default (its last), so that cached descriptors can be found by name.
+DEFAULT_CONV_TAPS = {"efficientnet-lite0": "head", "alexnet": "conv5", "vgg16": "conv5_3", "resnet50": "layer4",
+                     "resnet101": "layer4"}
 LOSS_NAMES = ("contrastive", "triplet")
 SAMPLER_NAMES = ("random", "hard", "semi-hard", "distance-weighted")

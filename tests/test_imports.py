@@ -84,3 +84,26 @@ def test_lazy_faces_list_their_names_and_reach_every_submodule():
     assert rerank.knn.__name__ == "course_lib.rerank.knn"  # a submodule not named in the face
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
         rerank.nothing_here  # noqa: B018
+
+
+def test_a_warm_evaluate_answers_from_the_cache_without_torch(tmp_path):
+    """Once every descriptor is cached, `evaluate` reads them without importing torch or building the
+    network, and prints exactly what the run that computed them printed; a method that is not cached yet
+    takes the full path."""
+    import os
+
+    env = {**os.environ, "COURSE_LIB_HOME": str(tmp_path)}
+    argv = ["evaluate", "mini", "--pooling", "gem", "--pooling", "mac", "--image-size", "96", "--quiet"]
+    code = ("import sys\nfrom course_lib.cli import main\n"
+            f"assert main({argv!r}) == 0\nprint('torch imported:', 'torch' in sys.modules)")
+
+    def run(extra: list[str] = ()) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", code.replace(repr(argv), repr(argv + list(extra)))],
+                              capture_output=True, text=True, env=env, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()
+
+    cold, warm = run(), run()
+    assert cold[-1] == "torch imported: True" and warm[-1] == "torch imported: False"
+    assert cold[:-1] == warm[:-1] and warm[0].split()[:2] == ["map_easy", "map_medium"]
+    assert run(["--pooling", "spoc"])[-1] == "torch imported: True"   # spoc is not cached yet: extracted with the network

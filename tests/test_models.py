@@ -9,6 +9,7 @@ import sklearn
 import torch
 
 from course_lib import models
+from course_lib.names import BACKBONES, DEFAULT_CONV_TAPS
 
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 SKLEARN_IMAGES = Path(sklearn.__file__).parent / "datasets" / "images"
@@ -145,3 +146,14 @@ def test_expanded_taps_are_non_negative_and_the_split_changes_nothing(lite0):
     with torch.no_grad():
         reference = net.eval()(lite0.normalize(x))
     torch.testing.assert_close(out["logits"], reference, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(DEFAULT_CONV_TAPS))
+def test_the_torch_free_default_conv_taps_are_the_backbones_own(name):
+    """descriptor_cache.read_cached finds cached descriptors by these names without building the network."""
+    assert set(DEFAULT_CONV_TAPS) == set(BACKBONES)
+    try:
+        backbone = models.load_backbone(name)
+    except models.WeightsUnavailable:
+        pytest.skip(f"{name}: weights not available offline")
+    assert backbone.default_conv == DEFAULT_CONV_TAPS[name] and backbone.name == name

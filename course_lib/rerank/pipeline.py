@@ -12,13 +12,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..index import rank_database
-from .diffusion import diffusion_rerank
-from .expansion import (
-    alpha_query_expansion,
-    average_query_expansion,
-    database_augmentation,
-)
-from .reciprocal import k_reciprocal_rerank
 
 
 class RerankSpecError(ValueError):
@@ -167,6 +160,10 @@ class LocalFeatureSource:
 
 def apply_step(step: Step, db: np.ndarray, queries: np.ndarray, ranks: np.ndarray, features=None):
     """One step: (db, queries, ranks) after it. `features`: a LocalFeatureSource (spatial only)."""
+    from .diffusion import diffusion_rerank  # scipy: imported when a step runs, not to parse a specification
+    from .expansion import alpha_query_expansion, average_query_expansion, database_augmentation
+    from .reciprocal import k_reciprocal_rerank
+
     p = step.params
     if step.method == "aqe":
         queries = average_query_expansion(db, queries, ranks, p["k"])
