@@ -10,7 +10,9 @@ All paths see the same images and the same backbone, in one process, alternated 
                               DataLoader workers on a GPU), GeM only;
   course_lib, six poolings    the same with all six pooling methods from one forward pass;
   course_lib, default layout  the first course_lib line with the backbone in the default layout: the
-                              gain of channels-last alone.
+                              gain of channels-last alone;
+  course_lib, BN not folded   the first course_lib line without folding batch norms into the convolutions:
+                              the gain of the folding alone.
 It prints images/s, ratios against the plain loop and six poolings against GeM alone, the largest
 descriptor difference between the paths, and the load average (the numbers of a shared machine move).
 --json FILE also writes everything as JSON (benchmarks/readme_figures.py reads it).
@@ -51,9 +53,10 @@ def plain_loop(paths, backbone, image_size, device):
 
 
 def course_lib_extract(paths, backbone, image_size, device, batch_size, methods=("gem",), amp=False,
-                       channels_last=True):
+                       channels_last=True, fold_batch_norm=True):
     return describe_images(paths, backbone, list(methods), max_side=image_size, device=device,
-                           batch_size=batch_size, progress=False, amp=amp, channels_last=channels_last)["gem"]
+                           batch_size=batch_size, progress=False, amp=amp, channels_last=channels_last,
+                           fold_batch_norm=fold_batch_norm)["gem"]
 
 
 def main() -> None:
@@ -83,6 +86,8 @@ def main() -> None:
         lambda p, b, s, d: course_lib_extract(p, b, s, d, first, methods=POOLINGS)
     runs[f"course_lib, batch {first}, default layout"] = \
         lambda p, b, s, d: course_lib_extract(p, b, s, d, first, channels_last=False)
+    runs[f"course_lib, batch {first}, BN not folded"] = \
+        lambda p, b, s, d: course_lib_extract(p, b, s, d, first, fold_batch_norm=False)
     if args.amp:
         runs[f"course_lib, batch {first}, mixed precision"] = \
             lambda p, b, s, d: course_lib_extract(p, b, s, d, first, amp=True)

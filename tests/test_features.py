@@ -126,6 +126,42 @@ def test_channels_last_gives_the_default_layouts_descriptors(folder, backbone):
         assert np.abs(fast[m] - reference[m]).max() < LAYOUT_TOLERANCE.get(m, DEFAULT_LAYOUT_TOLERANCE), m
 
 
+def test_folded_batch_norms_give_the_networks_descriptors_and_leave_it_untouched(folder, backbone):
+    from course_lib.models.backbones import fold_batch_norms
+
+    paths = sorted((folder / "images").glob("*.png"))[:4]
+    methods = list(pooling.POOLINGS) + ["pool", "gem@blocks4_expanded", "gem@stem"]
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    fast = describe_images(paths, backbone, methods, max_side=160, progress=False)
+    reference = describe_images(paths, backbone, methods, max_side=160, progress=False, fold_batch_norm=False)
+    for m in methods:
+        assert np.abs(fast[m] - reference[m]).max() < LAYOUT_TOLERANCE.get(m, DEFAULT_LAYOUT_TOLERANCE), m
+    after = backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)         # the original keeps its batch norms
+    folded = fold_batch_norms(backbone)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in backbone.modules()) == 49  # Lite0: stem, 16 blocks, head
+
+
+def test_the_folded_copy_follows_the_weights(folder, backbone):
+    """Extraction reuses its folded copy while the weights stay as they are, and folds again once they change."""
+    import copy
+
+    from course_lib import features
+
+    paths = sorted((folder / "images").glob("*.png"))[:1]
+    net = copy.deepcopy(backbone)
+    first = describe_images(paths, net, ["gem"], max_side=96, progress=False)["gem"]
+    copy_before = features._inference_copy(net)
+    assert features._inference_copy(net) is copy_before
+    with torch.no_grad():
+        net.stages[-3][0].weight.mul_(0.5)   # the head conv, edited in place
+    assert features._inference_copy(net) is not copy_before
+    changed = describe_images(paths, net, ["gem"], max_side=96, progress=False)["gem"]
+    unfolded = describe_images(paths, net, ["gem"], max_side=96, progress=False, fold_batch_norm=False)["gem"]
+    assert np.abs(changed - first).max() > 1e-3 and np.abs(changed - unfolded).max() < 1e-5
+
+
 def test_image_tensor_equals_torchvisions_pil_to_tensor(folder):
     from torchvision.transforms.functional import pil_to_tensor
 
