@@ -7,7 +7,7 @@ fewer dimensions by a random orthonormal projection. Queries: 100 more stand-in 
 1. exact: numpy chunked matmul + argpartition (`index.top_k`) against faiss IndexFlatIP, ratio printed;
 2. the zoo: each index's ms/query, recall@10 of the exact top 10, bytes per vector, build time.
 
---sharded N: the issue's target at full dimension. N stand-in vectors (1280-D, Gaussian with the covariance
+--sharded N: the index target (recall, speed, bytes) at full dimension. N stand-in vectors (1280-D, Gaussian with the covariance
 of real GeM descriptors of random regions of the pip photos: full rank, unlike a few hundred whole images)
 are written as shards (`course_lib.index.shards`, resumable), exact search streams over the shards, and
 each index is built by `python -m course_lib index build` in its own process, one shard in memory at a
