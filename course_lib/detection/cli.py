@@ -33,6 +33,7 @@ def add_parser(sub) -> None:
 def cmd_search(args) -> int:
     import torch
 
+    from ..cli import _check_figure_file
     from ..datasets import load_dataset
     from ..features import describe_images, extract_descriptors, image_tensor
     from ..images import image_size
@@ -62,10 +63,7 @@ def cmd_search(args) -> int:
             raise ValueError(f"--bbox {x1:g} {y1:g} {x2:g} {y2:g} is empty or outside the {width}x{height} "
                              f"image {query}")
         bbox = (x1, y1, x2, y2)
-    if args.show:
-        folder = Path(args.show).expanduser().parent
-        if not folder.is_dir():
-            raise ValueError(f"--show {args.show}: folder {folder} does not exist")
+    show_path = _check_figure_file("--show", args.show) if args.show else None
     dataset = load_dataset(args.dataset)
     backbone = load_backbone(device=args.device)
     maps = MapStore(dataset, backbone, max_side=args.max_side)
@@ -102,11 +100,12 @@ def cmd_search(args) -> int:
     for rank, (i, score, box) in enumerate(results, start=1):
         shown = " ".join(f"{v:.0f}" for v in box)
         print(f"{rank:>4}  {score:6.3f}  {shown:>22}  {Path(dataset.images[i]).relative_to(dataset.root)}")
-    if args.show:
+    if show_path is not None:
+        from ..files import save_figure
         from ..viz.detection import search_results
 
         figure = search_results(query, bbox, dataset, results)
-        figure.savefig(Path(args.show).expanduser(), dpi=100, bbox_inches="tight")
+        save_figure(figure, show_path)
         print(f"figure: {args.show}")
     return 0
 
