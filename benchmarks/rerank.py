@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+from course_lib.index.shards import peak_memory_mb
 
 
 def clustered(n: int, dim: int, seed: int) -> np.ndarray:
@@ -30,19 +31,6 @@ def clustered(n: int, dim: int, seed: int) -> np.ndarray:
     centres = rng.normal(size=(max(1, n // 10), dim)).astype(np.float32)
     x = centres[rng.integers(0, len(centres), size=n)] + 0.6 * rng.normal(size=(n, dim)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def peak_memory_mb() -> float:
-    """This process's peak resident memory (VmHWM; ru_maxrss where /proc is missing, which may include a
-    parent's peak carried across exec)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def timed(fn, *args, **kwargs):
@@ -86,7 +74,7 @@ def one_size(n: int, dim: int, n_queries: int) -> dict:
     per_query["k-reciprocal k1=20 k2=6"] = s / n_queries
     graph_bytes = graph.data.nbytes + graph.indices.nbytes + graph.indptr.nbytes
     return {"n": n, "per_query_s": per_query, "offline_s": offline, "graph_mb": graph_bytes / 2 ** 20,
-            "dense_mb": n * n * 4 / 2 ** 20, "peak_rss_mb": peak_memory_mb()}
+            "dense_mb": n * n * 4 / 2 ** 20, "peak_rss_mb": peak_memory_mb() or float("nan")}
 
 
 def spatial(n_queries: int, workers: int) -> dict:

@@ -30,7 +30,6 @@ import argparse
 import os
 import platform
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -46,7 +45,13 @@ from course_lib.datasets import load_dataset
 from course_lib.features import conv_map, extract_descriptors
 from course_lib.files import atomic_write, save_npz
 from course_lib.index import shards, top_k, zoo
-from course_lib.index.distractors import gaussian_distractors, random_windows, region_descriptors, window_gem
+from course_lib.index.distractors import (
+    gaussian_distractors,
+    random_windows,
+    region_descriptors,
+    window_gem,
+)
+from course_lib.index.shards import peak_memory_mb
 from course_lib.models import load_backbone
 from course_lib.transforms import fit_pca, l2_normalise
 
@@ -72,10 +77,6 @@ def best_ms(fn, n_queries: int, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return 1000 * min(times) / n_queries
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def region_statistics(per_image: int = 16, max_side: int = 384):
@@ -298,7 +299,7 @@ def main(argv=None) -> None:
                         "recall@10": round(zoo.recall_at(ids, exact_ids, 10), 3),
                         "bytes_per_vector": round(zoo.bytes_per_vector(index), 1),
                         "speedup_vs_best_exact": round(best_exact / ms, 1), "build_s": round(build_s, 1),
-                        "note": f"peak RSS {peak_rss_mb():.0f} MB"})
+                        "note": f"peak RSS {peak_memory_mb() or float('nan'):.0f} MB"})
             del index
 
 

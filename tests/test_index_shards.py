@@ -215,3 +215,14 @@ def test_extract_refuses_a_file_or_a_foreign_folder_in_one_line_before_any_work(
     with pytest.raises(SystemExit):
         main(["extract", "mini", "--out", str(tmp_path / "x"), "--shard-size", "0"])
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("out, message", [("", "is a folder; give a file name"),
+                                          ("missing/index.faiss", "does not exist")])
+def test_index_build_refuses_a_bad_out_before_reading_any_shard(tmp_path, capsys, out, message):
+    from course_lib.cli import main
+
+    assert main(["index", "build", str(tmp_path / "no-shards-here"), "--index", "Flat",
+                 "--out", str(tmp_path / out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "no-shards-here" not in err

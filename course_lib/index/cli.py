@@ -132,18 +132,15 @@ def cmd_extract(args) -> int:
 
 def cmd_index_build(args) -> int:
     import time
-    from pathlib import Path
 
     import faiss
 
+    from ..cli import _check_output_file
     from ..files import atomic_write
     from . import zoo
     from .shards import build_from_shards, peak_memory_mb
 
-    out = Path(args.out).expanduser()
-    if out.is_dir() or not out.parent.is_dir():
-        raise ValueError(f"--out {args.out}: " + ("is a folder; give a file name" if out.is_dir()
-                                                   else f"folder {out.parent} does not exist"))
+    out = _check_output_file("--out", args.out)  # before the (long) build: a folder, or nowhere to write
     start = time.perf_counter()
     index = build_from_shards(args.folder, args.index, args.pooling, n_train=args.train)
     seconds = time.perf_counter() - start
