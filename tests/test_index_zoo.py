@@ -62,3 +62,17 @@ def test_gaussian_distractors_follow_the_learned_statistics():
     np.testing.assert_allclose(np.linalg.norm(fake, axis=1), 1, atol=1e-5)
     unit_real = real / np.linalg.norm(real, axis=1, keepdims=True)
     np.testing.assert_allclose(fake.mean(axis=0), unit_real.mean(axis=0), atol=0.02)
+
+
+def test_window_gem_is_the_gem_of_each_window():
+    import torch
+
+    from course_lib import pooling
+    from course_lib.index.distractors import random_windows, window_gem
+
+    fmap = torch.rand(16, 9, 11) * (torch.rand(16, 9, 11) > 0.5)   # sparse and non-negative, as after a ReLU
+    windows = random_windows(9, 11, 12, np.random.default_rng(0), min_cells=1)
+    got = window_gem(fmap, windows)
+    for row, (top, left, bottom, right) in zip(got, windows):
+        expected = pooling.gem(fmap[None, :, top:bottom, left:right])[0]
+        np.testing.assert_allclose(row, (expected / expected.norm()).numpy(), atol=1e-5)

@@ -28,17 +28,17 @@ def random_windows(height: int, width: int, count: int, rng: np.random.Generator
 
 
 def window_gem(fmap, windows, p: float = 3.0, eps: float = 1e-6) -> np.ndarray:
-    """(len(windows), C) L2-normalised GeM of each (top, left, bottom, right) window of one (C, H, W) map, every
-    window from one integral image of x^p (four look-ups per window instead of a pass over its cells)."""
-    import torch
+    """(len(windows), C) L2-normalised GeM of each (top, left, bottom, right) window of one (C, H, W) map.
+
+    The GeM of a window is the generalised mean (mean of x^p)^(1/p), which `pooling.box_max_approx` with
+    mean=True reads from one integral image of x^p in four look-ups per window, whatever its size."""
     from torch.nn import functional as F
 
-    powered = fmap.double().clamp(min=eps).pow(p)
-    integral = F.pad(powered.cumsum(1).cumsum(2), (1, 0, 1, 0))  # (C, H + 1, W + 1), zero first row and column
-    t, l, b, r = (torch.tensor(column) for column in zip(*windows))
-    sums = integral[:, b, r] - integral[:, t, r] - integral[:, b, l] + integral[:, t, l]  # (C, n)
-    means = (sums / ((b - t) * (r - l))).clamp(min=eps ** p)
-    return F.normalize(means.pow(1.0 / p).T.float(), dim=1).numpy()
+    from ..pooling import box_max_approx, integral_images
+
+    boxes = [(left, top, right - left, bottom - top) for top, left, bottom, right in windows]
+    gem = box_max_approx(integral_images(fmap[None].clamp(min=eps), p), boxes, alpha=p, mean=True)[0]
+    return F.normalize(gem.float(), dim=1).numpy()
 
 
 def region_descriptors(paths, backbone, per_image: int = 16, max_side: int = 384, seed: int = 0,
