@@ -6,7 +6,6 @@ everything that determines it: dataset and image contents, backbone, tap, poolin
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -18,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from . import config
-from .files import sha256_of
+from .files import content_hash
 
 CACHE_VERSION = 2  # 2: images keyed by content, not size and time
 
@@ -35,20 +34,13 @@ class Descriptors:
         return list(self.db)
 
 
-@functools.lru_cache(maxsize=None)
-def _content_hash(path: str, status: tuple) -> str:
-    return sha256_of(path)
-
-
 def _fingerprint(paths) -> str:
     """Hash of the image files' names and contents, so an image edited in place gets a new key even
     with its size and modification time kept (hashing is cheap next to a forward pass). Within one
     process a file is read again only when its status (size, times, inode) changes."""
     h = hashlib.sha256()
     for p in paths:
-        st = os.stat(p)
-        status = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
-        h.update(f"{os.fspath(p)}|{_content_hash(os.fspath(p), status)}\n".encode())
+        h.update(f"{os.fspath(p)}|{content_hash(p)}\n".encode())
     return h.hexdigest()
 
 

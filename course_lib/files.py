@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import io
 import json
@@ -30,6 +31,18 @@ def sha256_of(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(CHUNK_SIZE), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def content_hash(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, computed once per process for as long as the file's status (size, times,
+    inode, device) stays the same: a cache key that follows the image's content, not its name or date."""
+    st = os.stat(path)
+    return _hash_with_status(os.fspath(path), (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev))
+
+
+@functools.lru_cache(maxsize=None)
+def _hash_with_status(path: str, status: tuple) -> str:
+    return sha256_of(path)
 
 
 def _umask() -> int:

@@ -127,3 +127,18 @@ def test_sha256_of_reads_in_chunks(tmp_path):
     data = os.urandom(3 << 20)
     (tmp_path / "b").write_bytes(data)
     assert sha256_of(tmp_path / "b") == hashlib.sha256(data).hexdigest()
+
+
+def test_content_hash_follows_the_bytes_not_the_name_or_the_date(tmp_path):
+    import shutil
+
+    from course_lib.files import content_hash, sha256_of
+
+    a = tmp_path / "a.jpg"
+    a.write_bytes(b"first")
+    shutil.copy2(a, tmp_path / "b.jpg")
+    assert content_hash(a) == content_hash(tmp_path / "b.jpg") == sha256_of(a)
+    times = (a.stat().st_atime_ns, a.stat().st_mtime_ns)
+    a.write_bytes(b"other")                     # edited in place, same size, date put back
+    os.utime(a, ns=times)
+    assert content_hash(a) == sha256_of(a) != content_hash(tmp_path / "b.jpg")

@@ -12,7 +12,6 @@ import functools
 import hashlib
 import json
 import multiprocessing
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from skimage.measure import ransac
 from skimage.transform import AffineTransform, ProjectiveTransform
 
 from .. import config
-from ..files import save_npz, sha256_of
+from ..files import content_hash, save_npz
 from ..images import load_image
 
 MODELS = {"affine": (AffineTransform, 3), "homography": (ProjectiveTransform, 4)}
@@ -54,12 +53,6 @@ def orb_features(path, max_side: int = 512, n_keypoints: int = 500, bbox=None) -
     return LocalFeatures(orb.keypoints[:, ::-1].astype(np.float64), orb.descriptors.astype(bool))
 
 
-@functools.cache
-def content_hash(path: str, status: tuple) -> str:
-    """sha256 of a file's bytes; `status` (size, times, inode) makes an edited file be read again."""
-    return sha256_of(path)
-
-
 def cached_orb_features(paths: Sequence, max_side: int = 512, n_keypoints: int = 500, bboxes=None,
                         cache_dir: Path | None = None) -> list[LocalFeatures]:
     """`orb_features` of many images, cached on disk per image under the kit's cache folder, keyed by the
@@ -69,9 +62,7 @@ def cached_orb_features(paths: Sequence, max_side: int = 512, n_keypoints: int =
     bboxes = [None] * len(paths) if bboxes is None else list(bboxes)
     found = []
     for path, bbox in zip(paths, bboxes):
-        stat = os.stat(path)
-        status = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev)
-        spec = json.dumps([FEATURES_VERSION, content_hash(os.fspath(path), status), max_side, n_keypoints,
+        spec = json.dumps([FEATURES_VERSION, content_hash(path), max_side, n_keypoints,
                            None if bbox is None else [float(v) for v in bbox]])
         file = folder / f"orb-{hashlib.sha256(spec.encode()).hexdigest()[:24]}.npz"
         if file.is_file():
