@@ -70,15 +70,6 @@ def stand_in(n: int, dims: int, seed: int) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def best_ms(fn, n_queries: int, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * min(times) / n_queries
-
-
 def region_statistics(per_image: int = 16, max_side: int = 384):
     """PCA of GeM descriptors of random regions of mini's and mini-train's photos (cached: a few minutes)."""
     cache = config.home_dir() / "benchmarks" / f"region_gem_{per_image}x_{max_side}.npz"
@@ -272,10 +263,10 @@ def main(argv=None) -> None:
         data = stand_in(n + args.queries, dims, seed=n)
         db, queries = data[:n], data[n:]
         exact_ids = top_k(db, queries, args.k)[1]
-        numpy_ms = best_ms(partial(top_k, db, queries, args.k), len(queries), args.repeats)
+        numpy_ms = zoo.best_ms_per_query(partial(top_k, db, queries, args.k), len(queries), args.repeats)[1]
         flat = faiss.IndexFlatIP(dims)
         flat.add(db)
-        faiss_ms = best_ms(partial(flat.search, queries, args.k), len(queries), args.repeats)
+        faiss_ms = zoo.best_ms_per_query(partial(flat.search, queries, args.k), len(queries), args.repeats)[1]
         del flat
         record({"N": n, "dims": dims, "index": "exact numpy (chunked matmul + argpartition)", "knob": "",
                 "ms_per_query": round(numpy_ms, 3), "recall@10": 1.0, "bytes_per_vector": 4 * dims,

@@ -76,3 +76,9 @@ def test_window_gem_is_the_gem_of_each_window():
     for row, (top, left, bottom, right) in zip(got, windows):
         expected = pooling.gem(fmap[None, :, top:bottom, left:right])[0]
         np.testing.assert_allclose(row, (expected / expected.norm()).numpy(), atol=1e-5)
+
+
+def test_best_ms_per_query_runs_the_search_repeats_times_and_returns_its_result():
+    calls = []
+    result, ms = zoo.best_ms_per_query(lambda: calls.append(1) or "ids", n_queries=10, repeats=4)
+    assert result == "ids" and len(calls) == 4 and 0 <= ms < 1000
