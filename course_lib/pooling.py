@@ -189,21 +189,11 @@ def rmac(x: Tensor, L: int = 3, eps: float = 1e-6) -> Tensor:
 
 
 @functools.lru_cache(maxsize=512)
-def _grid(height: int, width: int, L: int) -> tuple[tuple[Box, ...], Tensor, Tensor]:
-    """The R-MAC regions of an H x W map as a tuple, as a checked (B, 4) tensor and as the corner indices
-    of their integral-image look-ups, worked out once per map size: extraction meets the same few sizes
-    again and again (callers never modify them)."""
+def _grid(height: int, width: int, L: int) -> tuple[tuple[Box, ...], Tensor]:
+    """The R-MAC regions of an H x W map, as a tuple and as a checked (B, 4) tensor, worked out once per map
+    size: extraction meets the same few sizes again and again (callers never modify them)."""
     regions = tuple(rmac_regions(height, width, L))
-    box_tensor = _boxes_tensor(regions, height, width, "rmac")
-    return regions, box_tensor, _corner_indices(box_tensor, width + 1)
-
-
-def _corner_indices(box_tensor: Tensor, cols: int) -> Tensor:
-    """(4 * B,) positions in a table flattened to rows * cols of each box's four corners, in the order
-    bottom-right, top-right, bottom-left, top-left."""
-    left, top, w, h = box_tensor.unbind(dim=1)
-    right, bottom = left + w, top + h
-    return torch.stack([bottom * cols + right, top * cols + right, bottom * cols + left, top * cols + left]).reshape(-1)
+    return regions, _boxes_tensor(regions, height, width, "rmac")
 
 
 def regional_max(x: Tensor, boxes: Sequence[Box]) -> Tensor:
@@ -325,23 +315,21 @@ def box_max_approx(integral: Tensor, boxes: Sequence[Box] | Tensor, alpha: float
                            "returned by integral_images")
     if integral.dim() == 3:
         return box_max_approx(integral[None], boxes, alpha, mean)[0]
-    return _box_max_approx(integral, _boxes_tensor(boxes, integral.shape[2] - 1, integral.shape[3] - 1),
-                           alpha, mean)
-
-
-def _box_max_approx(integral: Tensor, box_tensor: Tensor, alpha: float, mean: bool,
-                    corners: Tensor | None = None) -> Tensor:
-    """`box_max_approx` for (N, C, H + 1, W + 1) tables and a checked (B, 4) box tensor (and, optionally,
-    its `_corner_indices`)."""
     n, c, rows, cols = integral.shape
-    if corners is None:
-        corners = _corner_indices(box_tensor, cols)
+    box_tensor = _boxes_tensor(boxes, rows - 1, cols - 1).to(integral.device)
+    left, top, w, h = box_tensor.unbind(dim=1)
+    right, bottom = left + w, top + h
     # A free view when the tables are channels-last, as integral_images makes them: each
-    # look-up below copies one contiguous row of C values per box corner, all in one gather.
+    # look-up below copies one contiguous row of C values per box.
     flat = integral.permute(0, 2, 3, 1).reshape(n, rows * cols, c)
-    bottom_right, top_right, bottom_left, top_left = flat.index_select(1, corners.to(flat.device)).view(
-        n, 4, -1, c).unbind(dim=1)
-    box_sums = bottom_right - top_right - bottom_left + top_left
+
+    def look_up(row: Tensor, col: Tensor) -> Tensor:
+        return flat.index_select(1, row * cols + col)
+
+    box_sums = look_up(bottom, right)
+    box_sums -= look_up(top, right)
+    box_sums -= look_up(bottom, left)
+    box_sums += look_up(top, left)
     # Each look-up is a running sum of up to H + W rounded additions, at most the channel's
     # total, so a box sum below this bound is indistinguishable from zero: call it zero rather
     # than raise rounding noise to the power 1/alpha.
@@ -349,8 +337,7 @@ def _box_max_approx(integral: Tensor, box_tensor: Tensor, alpha: float, mean: bo
     rounding_bound = 4 * (rows + cols) * torch.finfo(flat.dtype).eps * channel_totals
     box_sums.masked_fill_(box_sums <= rounding_bound, 0.0)
     if mean:
-        areas = box_tensor[:, 2] * box_tensor[:, 3]
-        box_sums /= areas.to(device=box_sums.device, dtype=box_sums.dtype)[:, None]
+        box_sums /= (w * h).to(box_sums.dtype)[:, None]
     return box_sums.pow_(1.0 / alpha)
 
 
@@ -360,8 +347,7 @@ def rmac_integral(x: Tensor, L: int = 3, alpha: float = 10.0, eps: float = 1e-6)
     Same regions, normalisations and sum as `rmac`; returns L2-normalised (N, C) in x's dtype.
     """
     x = _check_maps(x, "rmac_integral")
-    _, boxes, corners = _grid(x.shape[-2], x.shape[-1], L)
-    regional = _box_max_approx(integral_images(x, alpha), boxes, alpha, mean=False, corners=corners)
+    regional = box_max_approx(integral_images(x, alpha), _grid(x.shape[-2], x.shape[-1], L)[1], alpha)
     return l2n(l2n(regional, eps).sum(dim=1), eps).to(x.dtype)
 
 
