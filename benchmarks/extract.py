@@ -8,7 +8,10 @@ All paths see the same images and the same backbone, in one process, alternated 
                               the network on a batch of one in the default memory layout, GeM;
   course_lib, batch B         describe_images (channels-last, shape-bucketed batches, pinned memory and
                               DataLoader workers on a GPU), GeM only;
-  course_lib, six poolings    the same with all six pooling methods from one forward pass;
+  course_lib, six poolings    the same with all six pooling methods from one forward pass (maps of one shape
+                              wait and are pooled together, features.POOL_GROUP_IMAGES at a time);
+  ..., each map pooled alone  the same, every image's maps pooled as soon as they leave the network: the
+                              gain of pooling in groups alone;
   course_lib, default layout  the first course_lib line with the backbone in the default layout: the
                               gain of channels-last alone;
   course_lib, BN not folded   the first course_lib line without folding batch norms into the convolutions:
@@ -29,7 +32,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import functional as TF
 
-from course_lib import config
+from course_lib import config, features
 from regional_pooling import cpu_name  # a sibling script: `python benchmarks/extract.py` puts benchmarks/ first on sys.path
 from course_lib.datasets import load_dataset
 from course_lib.features import describe_images
@@ -59,6 +62,14 @@ def course_lib_extract(paths, backbone, image_size, device, batch_size, methods=
                            fold_batch_norm=fold_batch_norm)["gem"]
 
 
+def pooled_alone(paths, backbone, image_size, device, batch_size, methods):
+    saved, features.POOL_GROUP_IMAGES = features.POOL_GROUP_IMAGES, 1
+    try:
+        return course_lib_extract(paths, backbone, image_size, device, batch_size, methods=methods)
+    finally:
+        features.POOL_GROUP_IMAGES = saved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mini")
@@ -84,6 +95,8 @@ def main() -> None:
         runs[f"course_lib, batch {bs}"] = lambda p, b, s, d, bs=bs: course_lib_extract(p, b, s, d, bs)
     runs[f"course_lib, batch {first}, six poolings"] = \
         lambda p, b, s, d: course_lib_extract(p, b, s, d, first, methods=POOLINGS)
+    runs[f"course_lib, batch {first}, six poolings, each map pooled alone"] = \
+        lambda p, b, s, d: pooled_alone(p, b, s, d, first, POOLINGS)
     runs[f"course_lib, batch {first}, default layout"] = \
         lambda p, b, s, d: course_lib_extract(p, b, s, d, first, channels_last=False)
     runs[f"course_lib, batch {first}, BN not folded"] = \
@@ -116,11 +129,14 @@ def main() -> None:
                f"torch {torch.__version__.split('+')[0]}")
     rates = {name: len(paths) / statistics.median(ts) for name, ts in timings.items()}
     six = rates[f"course_lib, batch {first}, six poolings"] / rates[f"course_lib, batch {first}"]
+    six_alone = (rates[f"course_lib, batch {first}, six poolings, each map pooled alone"]
+                 / rates[f"course_lib, batch {first}"])
     results = {
         "machine": machine, "images": len(paths), "dataset": dataset.name, "image_size": args.image_size,
         "repeats": args.repeats, "load_before": load_before, "load_after": load_after,
         "images_per_s": rates, "ratio_to_plain": {n: r / rates[PLAIN] for n, r in rates.items()},
-        "six_poolings_to_gem": six, "max_difference_to_plain": differences,
+        "six_poolings_to_gem": six, "six_poolings_pooled_alone_to_gem": six_alone,
+        "max_difference_to_plain": differences,
     }
     print(f"machine: {machine}")
     print(f"{len(paths)} images of {dataset.name}, longer side {args.image_size}, backbone {backbone.name}, "
@@ -129,7 +145,7 @@ def main() -> None:
     for name, rate in rates.items():
         print(f"  {name:40s} {rate:7.1f} images/s  {rate / rates[PLAIN]:5.2f}x plain   "
               f"max |difference| to plain {differences[name]:.1e}")
-    print(f"  six poolings / GeM alone: {six:.3f} of GeM's images/s")
+    print(f"  six poolings / GeM alone: {six:.3f} of GeM's images/s ({six_alone:.3f} with each map pooled alone)")
     if args.json:
         write_json(args.json, results)
 

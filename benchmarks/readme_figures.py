@@ -2,8 +2,8 @@
 
     python benchmarks/readme_figures.py [--rounds 3] [--repeats 3] [--limit N] [--baseline-tree DIR]
 
-Runs benchmarks/end_to_end.py, benchmarks/startup.py and benchmarks/extract.py (each a fresh process,
-with --json) and rewrites the block of README.md between the two markers below with their numbers,
+Runs benchmarks/end_to_end.py, benchmarks/startup.py, benchmarks/extract.py and
+benchmarks/regional_pooling.py (each a fresh process, with --json) and rewrites the block of README.md between the two markers below with their numbers,
 the commands that produced them, the machine and its load. Run it again whenever the code changes.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ def load_text(load: list[float]) -> str:
     return "/".join(f"{v:.1f}" for v in load)
 
 
-def block(end_to_end: dict, startup: dict, extract: dict, commands: dict[str, str]) -> str:
+def block(end_to_end: dict, startup: dict, extract: dict, regional: dict, commands: dict[str, str]) -> str:
     kit, plain = end_to_end["median_s"]["kit"], end_to_end["median_s"]["plain"]
     lines = [
         START,
@@ -82,9 +82,37 @@ def block(end_to_end: dict, startup: dict, extract: dict, commands: dict[str, st
     lines += [
         "",
         f"All six poolings from one forward pass run at {extract['six_poolings_to_gem']:.2f} of GeM alone's "
-        f"images/s.",
-        END,
+        f"images/s ({extract['six_poolings_pooled_alone_to_gem']:.2f} when each image's maps are pooled alone, "
+        f"not with the other maps of their shape).",
+        "",
+        f"**Regional pooling** (`{commands['regional']}`; {regional['machine']}, load "
+        f"{load_text(regional['load_before'])} before, {load_text(regional['load_after'])} after; median of "
+        f"{regional['repeats']}): approximate max-pooling of boxes through integral images of x^alpha "
+        f"(alpha = {regional['alpha']:g}, building the tables included, as a new image pays it) against the "
+        f"exact maximum of each box pooled directly, on ReLU-like maps:",
+        "",
+        "| map (C x H x W) | boxes | direct | integral images | speed-up | largest relative error | "
+        "largest 1 - cosine |",
+        "|---|---|---|---|---|---|---|",
     ]
+    for entry in regional["maps"]:
+        for row in entry["boxes"]:
+            lines.append(f"| {entry['map']} | {row['boxes']} | {row['direct_ms']:.1f} ms | "
+                         f"{row['integral_ms']:.1f} ms | {row['speed_up']:.1f}x | {row['relative_error_max']:.2f} | "
+                         f"{row['one_minus_cosine_max']:.0e} |")
+    lines += [
+        "",
+        "The `rmac-integral` descriptor needs the sums of only its grid's regions; `pooling.rmac_integral` "
+        "takes them from one matrix product instead of building tables:",
+        "",
+        "| map (C x H x W) | regions | integral tables | one matrix product | speed-up | largest difference |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in regional["maps"]:
+        row = entry["grid_routes"]
+        lines.append(f"| {entry['map']} | {row['regions']} | {row['tables_ms']:.2f} ms | {row['product_ms']:.2f} ms "
+                     f"| {row['speed_up']:.1f}x | {row['max_difference']:.0e} |")
+    lines.append(END)
     return "\n".join(lines)
 
 
@@ -111,18 +139,21 @@ def main() -> None:
         "startup": f"python benchmarks/startup.py --rounds {args.rounds}{shown}",
         "baseline": f" DIR (the \"baseline tree\" rows) holds {args.baseline_label}." if args.baseline_tree else "",
         "extract": "python benchmarks/extract.py " + " ".join(extract_args),
+        "regional": "python benchmarks/regional_pooling.py",
     }
     end_to_end = run_benchmark("end_to_end.py", ["--rounds", str(args.rounds), *baseline])
     startup = run_benchmark("startup.py", ["--rounds", str(args.rounds), *baseline])
     extract = run_benchmark("extract.py", extract_args)
+    regional = run_benchmark("regional_pooling.py", [])
 
     head, rest = text.split(START)
     _, tail = rest.split(END)
     from course_lib.files import atomic_write
 
     with atomic_write(README) as file:
-        file.write((head + block(end_to_end, startup, extract, commands) + tail).encode("utf-8"))
-    print(f"README.md: performance figures rewritten ({len(block(end_to_end, startup, extract, commands))} characters)")
+        figures = block(end_to_end, startup, extract, regional, commands)
+        file.write((head + figures + tail).encode("utf-8"))
+    print(f"README.md: performance figures rewritten ({len(figures)} characters)")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ from . import config
 from .files import content_hash
 
 CACHE_VERSION = 2  # 2: images keyed by content, not size and time
+# A pooling whose values changed since its entries were cached gets a revision here, so that its old entries
+# are recomputed and every other method's stay valid. rmac-integral 2: regional sums by one matrix product,
+# weak regions no longer rounded to 0.
+POOLING_REVISIONS = {"rmac-integral": 2}
 
 
 @dataclass
@@ -54,6 +58,8 @@ def cache_key(dataset, backbone_name: str, tap: str, method: str, max_side, scal
     }
     if amp:  # mixed precision changes descriptors beyond rounding; float32 keys stay as they were
         spec["amp"] = True
+    if method in POOLING_REVISIONS:
+        spec["revision"] = POOLING_REVISIONS[method]
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
 
 

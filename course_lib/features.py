@@ -31,6 +31,8 @@ from .images import image_size, load_image, shrunk_size
 from .pooling import POOLINGS, pool
 
 FC_DESCRIPTOR = "code"  # name of the descriptor read from a fully connected tap
+POOL_GROUP_IMAGES = 32  # maps of one shape pooled in one call (benchmarks/extract.py, "six poolings")
+POOL_GROUP_BYTES = 256 * 2 ** 20  # maps held waiting for their group at most; past it the largest group is pooled
 
 
 def image_tensor(path, max_side: int | None, bbox=None) -> torch.Tensor:
@@ -222,24 +224,48 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
     label = progress if isinstance(progress, str) else "extract"
     mixed = torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16,
                            enabled=amp)
+    # Maps wait until POOL_GROUP_IMAGES images of their shape have been through the network, then are
+    # pooled together: on small maps a pooling call costs about the same for one map as for thirty.
+    waiting: dict[tuple, list] = {}  # input shape -> [(image ids, [{tap: maps} per scale])]
+    held = {"bytes": 0}
+
+    def pool_waiting(shape) -> None:
+        entries = waiting.pop(shape)
+        ids = [i for entry_ids, _ in entries for i in entry_ids]
+        summed: dict[str, torch.Tensor] = {}
+        for s in range(len(scales)):
+            maps = {t: torch.cat([per_scale[s][t] for _, per_scale in entries]) if len(entries) > 1
+                    else entries[0][1][s][t] for t in taps}
+            held["bytes"] -= sum(m.numel() * m.element_size() for m in maps.values())
+            for m, (name, t) in resolved.items():
+                act = maps[t].float()
+                d = F.normalize(act, dim=1) if name == FC_DESCRIPTOR else pool(name, act)
+                summed[m] = summed[m] + d if m in summed else d
+        for m in methods:
+            out[m][ids] = F.normalize(summed[m], dim=1).float().cpu().numpy()
+
     with tqdm(total=n, desc=label, disable=not progress, unit="img") as bar, exact_float32():
         for ids, batch in loader:
             batch = batch.to(device, non_blocking=True)
             if channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last)
-            summed: dict[str, torch.Tensor] = {}
+            per_scale = []
             for s in scales:
                 x = batch if s == 1 else F.interpolate(batch, scale_factor=s, mode="bilinear",
                                                        align_corners=False, antialias=True)
                 with mixed:
                     acts = network(x, taps)
-                for m, (name, t) in resolved.items():
-                    act = acts[t].float()
-                    d = F.normalize(act, dim=1) if name == FC_DESCRIPTOR else pool(name, act)
-                    summed[m] = summed[m] + d if m in summed else d
-            for m in methods:
-                out[m][ids] = F.normalize(summed[m], dim=1).float().cpu().numpy()
+                per_scale.append({t: acts[t] for t in taps})
+                held["bytes"] += sum(acts[t].numel() * acts[t].element_size() for t in taps)
+            group = waiting.setdefault(tuple(batch.shape[1:]), [])
+            group.append((ids, per_scale))
+            if sum(len(entry_ids) for entry_ids, _ in group) >= POOL_GROUP_IMAGES:
+                pool_waiting(tuple(batch.shape[1:]))
+            while held["bytes"] > POOL_GROUP_BYTES:
+                pool_waiting(max(waiting, key=lambda k: len(waiting[k])))
             bar.update(len(ids))
+        for shape in list(waiting):
+            pool_waiting(shape)
     return out
 
 

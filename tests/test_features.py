@@ -60,6 +60,27 @@ def test_descriptor_is_pooling_of_the_feature_map(folder, backbone):
     assert got["gem@blocks5"].shape == (1, 320)
 
 
+def test_maps_pooled_in_groups_give_each_image_its_own_descriptors(folder, backbone, monkeypatch):
+    """Maps of one shape wait and are pooled together; every image must get exactly what pooling it alone
+    gives, whatever the group holds, with several scales and taps, and when the memory cap cuts groups short."""
+    from course_lib import features
+
+    ds = load_folder(folder)
+    methods = list(pooling.POOLINGS) + ["pool", "gem@blocks4_expanded"]
+    kwargs = dict(max_side=160, scales=(1, 0.7071), progress=False)
+    grouped = describe_images(ds.images, backbone, methods, **kwargs)
+    monkeypatch.setattr(features, "POOL_GROUP_IMAGES", 1)     # each image pooled as soon as it is through
+    alone = describe_images(ds.images, backbone, methods, **kwargs)
+    monkeypatch.setattr(features, "POOL_GROUP_IMAGES", 32)
+    monkeypatch.setattr(features, "POOL_GROUP_BYTES", 600_000)  # about one image's maps at two scales
+    capped = describe_images(ds.images, backbone, methods, **kwargs)
+    for m in methods:
+        np.testing.assert_allclose(grouped[m], alone[m], rtol=0, atol=1e-6, err_msg=m)
+        np.testing.assert_allclose(capped[m], alone[m], rtol=0, atol=1e-6, err_msg=m)
+    shapes = [image_tensor(path, 160).shape for path in ds.images]
+    assert len(set(shapes)) < len(shapes)  # the folder really has images of one shape to group
+
+
 def test_method_names(backbone):
     assert resolve_method("gem", backbone) == ("gem", "head")
     assert resolve_method("pool", backbone) == ("code", "pool")
@@ -99,6 +120,18 @@ def test_cache_reuses_and_invalidates(folder, backbone, tmp_path, monkeypatch):
     Image.new("RGB", (200, 150), "white").save(ds.images[0])  # an image changed on disk
     extract_descriptors(ds, backbone, ["gem"], max_side=160, cache_dir=tmp_path / "c", progress=False)
     assert len(calls) == 6
+
+
+def test_a_pooling_revision_recomputes_that_methods_cached_descriptors_only(folder, monkeypatch):
+    from course_lib import descriptor_cache
+
+    ds = load_folder(folder)
+    keys = lambda: {m: descriptor_cache.cache_key(ds, "efficientnet-lite0", "head", m, 160, (1.0,))
+                    for m in pooling.POOLINGS}
+    now, revised = keys(), list(descriptor_cache.POOLING_REVISIONS)
+    monkeypatch.setattr(descriptor_cache, "POOLING_REVISIONS", {})
+    before = keys()
+    assert revised and [m for m in now if now[m] != before[m]] == revised
 
 
 def test_multiscale_differs_and_is_normalised(folder, backbone):

@@ -377,6 +377,42 @@ def test_rmac_integral_matches_numpy_with_generalised_mean_regions():
     assert np.allclose(rmac_integral(maps).numpy(), expected, atol=1e-6)
 
 
+def _rmac_from_regional(regional: torch.Tensor) -> torch.Tensor:
+    return l2n(l2n(regional).sum(dim=1))
+
+
+def test_rmac_integral_equals_the_integral_tables_wherever_they_resolve_a_region():
+    maps = 0.5 + 0.5 * torch.rand(3, 16, 9, 13, generator=torch.Generator().manual_seed(11))  # no weak regions
+    tables = box_max_approx(integral_images(maps, 10.0), rmac_regions(9, 13), 10.0)
+    assert (tables > 0).all()
+    assert torch.allclose(rmac_integral(maps), _rmac_from_regional(tables).float(), atol=1e-6)
+
+
+def test_rmac_integral_gives_a_weak_region_its_value_where_the_tables_round_it_to_zero():
+    maps = torch.full((1, 2, 6, 10), 1.0)
+    maps[0, 0, :, 6:] = 1e-3          # channel 0 is weak in the right-hand regions only
+    regions = rmac_regions(6, 10)
+    tables = box_max_approx(integral_images(maps, 10.0), regions, 10.0)[0]
+    weak = [i for i, (x, _, _, _) in enumerate(regions) if x >= 6]
+    assert weak and (tables[weak, 0] == 0).all()  # below float64's resolution: the tables return 0
+    expected = np.zeros((1, 2))
+    for box in regions:
+        regional = numpy_generalised_max(maps.double().numpy(), box, 10.0)
+        assert regional.min() > 0
+        expected += regional / np.linalg.norm(regional, axis=1, keepdims=True)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    assert np.allclose(rmac_integral(maps).numpy(), expected, atol=1e-6)
+    assert not np.allclose(_rmac_from_regional(tables[None]).numpy(), expected, atol=1e-4)
+
+
+def test_rmac_integral_neither_overflows_float32_nor_divides_by_an_empty_channel():
+    maps = relu_maps((2, 6, 8, 8), seed=12)
+    maps[:, 2] = 0  # an all-zero channel
+    big = rmac_integral(maps * 1e5)  # x ** 10 would be 1e50, past float32's 3e38
+    assert torch.isfinite(big).all() and (big[:, 2] == 0).all()
+    assert torch.allclose(big, rmac_integral(maps), atol=1e-6)  # the descriptor does not depend on the scale
+
+
 # ---------------------------------------------------------------- registry, modules, shapes
 
 def test_registry_names_and_unit_norm_descriptors_on_any_map_size():
