@@ -6,16 +6,16 @@
 All paths see the same images and the same backbone, in one process, alternated repeat by repeat:
   plain per-image loop        what a first attempt looks like: PIL, torchvision's to_tensor and resize,
                               the network on a batch of one in the default memory layout, GeM;
-  course_lib, batch B         describe_images (channels-last, shape-bucketed batches, pinned memory and
-                              DataLoader workers on a GPU), GeM only;
+  course_lib, batch B         describe_images (channels-last, an inference copy of the network, shape-bucketed
+                              batches, pinned memory and DataLoader workers on a GPU), GeM only;
   course_lib, six poolings    the same with all six pooling methods from one forward pass (maps of one shape
                               wait and are pooled together, features.POOL_GROUP_IMAGES at a time);
   ..., each map pooled alone  the same, every image's maps pooled as soon as they leave the network: the
                               gain of pooling in groups alone;
   course_lib, default layout  the first course_lib line with the backbone in the default layout: the
                               gain of channels-last alone;
-  course_lib, BN not folded   the first course_lib line without folding batch norms into the convolutions:
-                              the gain of the folding alone.
+  course_lib, network as      the first course_lib line on the network as loaded, not its inference copy
+  loaded                      (batch norms folded into the convolutions, ReLU6 in place): that copy's gain.
 It prints images/s, ratios against the plain loop and six poolings against GeM alone, the largest
 descriptor difference between the paths, and the load average (the numbers of a shared machine move).
 --json FILE also writes everything as JSON (benchmarks/readme_figures.py reads it).
@@ -56,10 +56,10 @@ def plain_loop(paths, backbone, image_size, device):
 
 
 def course_lib_extract(paths, backbone, image_size, device, batch_size, methods=("gem",), amp=False,
-                       channels_last=True, fold_batch_norm=True):
+                       channels_last=True, inference_copy=True):
     return describe_images(paths, backbone, list(methods), max_side=image_size, device=device,
                            batch_size=batch_size, progress=False, amp=amp, channels_last=channels_last,
-                           fold_batch_norm=fold_batch_norm)["gem"]
+                           inference_copy=inference_copy)["gem"]
 
 
 def pooled_alone(paths, backbone, image_size, device, batch_size, methods):
@@ -99,8 +99,8 @@ def main() -> None:
         lambda p, b, s, d: pooled_alone(p, b, s, d, first, POOLINGS)
     runs[f"course_lib, batch {first}, default layout"] = \
         lambda p, b, s, d: course_lib_extract(p, b, s, d, first, channels_last=False)
-    runs[f"course_lib, batch {first}, BN not folded"] = \
-        lambda p, b, s, d: course_lib_extract(p, b, s, d, first, fold_batch_norm=False)
+    runs[f"course_lib, batch {first}, network as loaded"] = \
+        lambda p, b, s, d: course_lib_extract(p, b, s, d, first, inference_copy=False)
     if args.amp:
         runs[f"course_lib, batch {first}, mixed precision"] = \
             lambda p, b, s, d: course_lib_extract(p, b, s, d, first, amp=True)

@@ -169,14 +169,14 @@ _FOLDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _inference_copy(backbone):
-    """The backbone with its batch norms folded, made once and remade only when its weights change
+    """`models.backbones.inference_copy` of the backbone, made once and remade only when its weights change
     (a parameter or buffer replaced, moved to another device, or edited in place, as training does)."""
-    from .models.backbones import fold_batch_norms
+    from .models.backbones import inference_copy
 
     state = tuple((id(t), t._version, t.data_ptr()) for t in (*backbone.parameters(), *backbone.buffers()))
     made = _FOLDED.get(backbone)
     if made is None or made[0] != state:
-        made = (state, fold_batch_norms(backbone))
+        made = (state, inference_copy(backbone))
         _FOLDED[backbone] = made
     return made[1]
 
@@ -186,7 +186,7 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
                     bboxes=None, scales: Sequence[float] = (1.0,), tap: str | None = None,
                     batch_size: int | None = None, num_workers: int | None = None, device=None,
                     progress: bool | str = True, amp: bool = False,
-                    channels_last: bool = True, fold_batch_norm: bool = True) -> dict[str, np.ndarray]:
+                    channels_last: bool = True, inference_copy: bool = True) -> dict[str, np.ndarray]:
     """L2-normalised global descriptors of images, one (N, D) array per method.
 
     methods: see `resolve_method`: pooling names from `course_lib.pooling.POOLINGS`,
@@ -199,9 +199,10 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
     what oneDNN's and cuDNN's fastest convolutions read: 1.1-1.4x the images/s of the default layout on
     a 2-core CPU (benchmarks/extract.py), descriptors equal to it within 1e-5 (rmac-integral 1e-3;
     tests/test_features.py). The output maps stay channels-last, which R-MAC's regions read fastest.
-    fold_batch_norm: run an inference copy of the network with each batch norm folded into the convolution
-    before it (`models.backbones.fold_batch_norms`; made once per backbone and its weights): 1.1-1.15x the
-    images/s on a 2-core CPU, descriptors equal within 1e-5 (tests/test_features.py). Ignored in train mode.
+    inference_copy: run `models.backbones.inference_copy` of the network (made once per backbone and its
+    weights: batch norms folded into the convolutions, ReLU6 in place, "same" padding inside the
+    convolutions): 1.2-1.4x the images/s on a 2-core CPU (benchmarks/extract.py), descriptors equal within
+    1e-5 (tests/test_features.py). Ignored in train mode.
     amp: run the network in mixed precision (float16 on a GPU, bfloat16 on a CPU); pooling stays float32.
     Off by default, because it moves descriptors beyond rounding (a cosine of about 0.999 to float32's);
     without it the network runs in true float32 on every device (see `exact_float32`).
@@ -220,7 +221,7 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
     loader = torch.utils.data.DataLoader(
         _Images(paths, max_side, bboxes), batch_sampler=_same_size_batches(paths, max_side, bboxes, batch_size),
         collate_fn=_collate, num_workers=num_workers, pin_memory=device.type == "cuda")
-    network = _inference_copy(backbone) if fold_batch_norm and not backbone.training else backbone
+    network = _inference_copy(backbone) if inference_copy and not backbone.training else backbone
     label = progress if isinstance(progress, str) else "extract"
     mixed = torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16,
                            enabled=amp)

@@ -166,7 +166,7 @@ def test_folded_batch_norms_give_the_networks_descriptors_and_leave_it_untouched
     methods = list(pooling.POOLINGS) + ["pool", "gem@blocks4_expanded", "gem@stem"]
     before = {k: v.clone() for k, v in backbone.state_dict().items()}
     fast = describe_images(paths, backbone, methods, max_side=160, progress=False)
-    reference = describe_images(paths, backbone, methods, max_side=160, progress=False, fold_batch_norm=False)
+    reference = describe_images(paths, backbone, methods, max_side=160, progress=False, inference_copy=False)
     for m in methods:
         assert np.abs(fast[m] - reference[m]).max() < LAYOUT_TOLERANCE.get(m, DEFAULT_LAYOUT_TOLERANCE), m
     after = backbone.state_dict()
@@ -174,6 +174,29 @@ def test_folded_batch_norms_give_the_networks_descriptors_and_leave_it_untouched
     folded = fold_batch_norms(backbone)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in backbone.modules()) == 49  # Lite0: stem, 16 blocks, head
+
+
+def test_the_inference_copy_gives_every_tap_of_the_network(folder, backbone):
+    """Folded batch norms, in-place activations and padding inside the convolutions must leave every stage
+    output a tap returns as it was: an activation run in place on a tapped output or a skip input would
+    clamp it, a wrong padding would shift the map, and either fails here."""
+    from course_lib import features
+
+    net = features._inference_copy(backbone)
+    relus = [m for m in net.modules() if isinstance(m, torch.nn.ReLU6)]
+    assert relus and all(m.inplace for m in relus)
+    assert not any(m.inplace for m in backbone.modules() if isinstance(m, torch.nn.ReLU6))  # the original allocates
+    padding_first = [m for m in net.modules() if type(m).__name__ == "Conv2dDynamicSamePadding"]
+    assert padding_first and all(tuple(m.stride) == (2, 2) for m in padding_first)  # the uneven ones stay
+    assert sum(type(m).__name__ == "Conv2dDynamicSamePadding" for m in backbone.modules()) > 3 * len(padding_first)
+    x = image_tensor(sorted((folder / "images").glob("*.png"))[0], 160)[None]
+    taps = tuple(backbone.taps)
+    with torch.inference_mode():
+        fast, reference = net(x, taps), backbone(x, taps)
+    for tap in taps:
+        scale = float(reference[tap].abs().max())
+        assert float((fast[tap] - reference[tap]).abs().max()) < 1e-4 * scale, tap
+    assert float(reference["blocks5"].min()) < 0  # a signed tap really is among them
 
 
 def test_the_folded_copy_follows_the_weights(folder, backbone):
@@ -191,7 +214,7 @@ def test_the_folded_copy_follows_the_weights(folder, backbone):
         net.stages[-3][0].weight.mul_(0.5)   # the head conv, edited in place
     assert features._inference_copy(net) is not copy_before
     changed = describe_images(paths, net, ["gem"], max_side=96, progress=False)["gem"]
-    unfolded = describe_images(paths, net, ["gem"], max_side=96, progress=False, fold_batch_norm=False)["gem"]
+    unfolded = describe_images(paths, net, ["gem"], max_side=96, progress=False, inference_copy=False)["gem"]
     assert np.abs(changed - first).max() > 1e-3 and np.abs(changed - unfolded).max() < 1e-5
 
 
