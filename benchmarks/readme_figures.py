@@ -103,7 +103,9 @@ def block(end_to_end: dict, startup: dict, extract: dict, regional: dict, comman
     lines += [
         "",
         "The `rmac-integral` descriptor needs the sums of only its grid's regions; `pooling.rmac_integral` "
-        "takes them from one matrix product instead of building tables:",
+        "takes them from one matrix product instead of building tables (the last map is the size extraction "
+        "meets on mini; on it some regions are too weak for the tables, which return them as 0, while the "
+        "product gives their value: hence its larger difference):",
         "",
         "| map (C x H x W) | regions | integral tables | one matrix product | speed-up | largest difference |",
         "|---|---|---|---|---|---|",
