@@ -101,7 +101,7 @@ def main() -> None:
                         default=[(1280, 32, 24), (512, 30, 40)], metavar="CxHxW",
                         help="feature map sizes (default: 1280x32x24 512x30x40, EfficientNet-Lite0 "
                              "and VGG16 last conv layers on a ~1000-pixel image)")
-    parser.add_argument("--boxes", type=int, nargs="+", default=[300, 1000], help="random box counts")
+    parser.add_argument("--boxes", type=int, nargs="+", default=[300, 1000, 3000], help="random box counts")
     parser.add_argument("--L", type=int, default=3, help="R-MAC scales")
     parser.add_argument("--alpha", type=float, default=10.0, help="generalised-mean exponent")
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per measurement (median)")

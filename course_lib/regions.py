@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .pooling import box_max_approx, integral_images, rmac_regions
+from .pooling import box_max_approx, integral_images, regional_max, rmac_regions
 
 
 def as_numpy(values) -> np.ndarray:
@@ -146,9 +146,15 @@ def random_boxes(count: int, height: int, width: int, generator: torch.Generator
 
 
 def direct_box_max(maps: torch.Tensor, boxes) -> torch.Tensor:
-    """The exact regional maximum: slice each (x, y, w, h) box out of (N, C, H, W) maps, (N, B, C)."""
+    """The exact maximum of each (x, y, w, h) box of (N, C, H, W) maps, (N, B, C), pooling every box directly.
+
+    This is `pooling.regional_max`, which reads the map channels-last and reduces each box over rows of
+    C contiguous values: the fastest exact route in the kit on a CPU, and so the fair baseline for
+    integral images. Reducing each channel's strided (h, w) slice instead gives the same values about
+    10x slower (1280 x 32 x 24 map, 300 boxes, 2 cores), which would flatter the integral route.
+    """
     box_list = [tuple(int(v) for v in box) for box in (boxes.tolist() if hasattr(boxes, "tolist") else boxes)]
-    return torch.stack([maps[:, :, y:y + h, x:x + w].amax(dim=(-2, -1)) for x, y, w, h in box_list], dim=1)
+    return regional_max(maps, box_list)
 
 
 def integral_box_max(maps: torch.Tensor, boxes, alpha: float = 10.0) -> torch.Tensor:
