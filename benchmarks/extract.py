@@ -15,7 +15,8 @@ All paths see the same images and the same backbone, in one process, alternated 
   course_lib, default layout  the first course_lib line with the backbone in the default layout: the
                               gain of channels-last alone;
   course_lib, network as      the first course_lib line on the network as loaded, not its inference copy
-  loaded                      (batch norms folded into the convolutions, ReLU6 in place): that copy's gain.
+  loaded                      (models.backbones.inference_copy: batch norms folded, ReLU6 in place, padding
+                              inside the convolutions): that copy's gain.
 It prints images/s, ratios against the plain loop and six poolings against GeM alone, the largest
 descriptor difference between the paths, and the load average (the numbers of a shared machine move).
 --json FILE also writes everything as JSON (benchmarks/readme_figures.py reads it).

@@ -228,16 +228,17 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
     # Maps wait until POOL_GROUP_IMAGES images of their shape have been through the network, then are
     # pooled together: on small maps a pooling call costs about the same for one map as for thirty.
     waiting: dict[tuple, list] = {}  # input shape -> [(image ids, [{tap: maps} per scale])]
-    held = {"bytes": 0}
+    held_bytes = 0
 
     def pool_waiting(shape) -> None:
+        nonlocal held_bytes
         entries = waiting.pop(shape)
         ids = [i for entry_ids, _ in entries for i in entry_ids]
         summed: dict[str, torch.Tensor] = {}
         for s in range(len(scales)):
             maps = {t: torch.cat([per_scale[s][t] for _, per_scale in entries]) if len(entries) > 1
                     else entries[0][1][s][t] for t in taps}
-            held["bytes"] -= sum(m.numel() * m.element_size() for m in maps.values())
+            held_bytes -= sum(m.numel() * m.element_size() for m in maps.values())
             for m, (name, t) in resolved.items():
                 act = maps[t].float()
                 d = F.normalize(act, dim=1) if name == FC_DESCRIPTOR else pool(name, act)
@@ -257,12 +258,12 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
                 with mixed:
                     acts = network(x, taps)
                 per_scale.append({t: acts[t] for t in taps})
-                held["bytes"] += sum(acts[t].numel() * acts[t].element_size() for t in taps)
+                held_bytes += sum(acts[t].numel() * acts[t].element_size() for t in taps)
             group = waiting.setdefault(tuple(batch.shape[1:]), [])
             group.append((ids, per_scale))
             if sum(len(entry_ids) for entry_ids, _ in group) >= POOL_GROUP_IMAGES:
                 pool_waiting(tuple(batch.shape[1:]))
-            while held["bytes"] > POOL_GROUP_BYTES:
+            while held_bytes > POOL_GROUP_BYTES:
                 pool_waiting(max(waiting, key=lambda k: len(waiting[k])))
             bar.update(len(ids))
         for shape in list(waiting):
