@@ -15,7 +15,7 @@ All paths see the same images and the same backbone, in one process, alternated 
   course_lib, default layout  the first course_lib line with the backbone in the default layout: the
                               gain of channels-last alone;
   course_lib, network as      the first course_lib line on the network as loaded, not its inference copy
-  loaded                      (models.backbones.inference_copy: batch norms folded, ReLU6 in place, padding
+  loaded                      (models.inference.inference_copy: batch norms folded, ReLU6 in place, padding
                               inside the convolutions): that copy's gain.
 It prints images/s, ratios against the plain loop and six poolings against GeM alone, the largest
 descriptor difference between the paths, and the load average (the numbers of a shared machine move).
@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -41,6 +39,7 @@ from course_lib.files import write_json
 from course_lib.images import shrunk_size
 from course_lib.models import load_backbone
 from course_lib.pooling import POOLINGS, gem
+from course_lib.timing import fastest_seconds_each
 
 PLAIN = "plain per-image loop"
 
@@ -111,24 +110,22 @@ def main() -> None:
     differences = {name: float(np.abs(fn(paths[:8], backbone, args.image_size, device) - reference).max())
                    for name, fn in runs.items()}
 
+    def finished(fn):
+        """One run on all images; on a GPU it returns once the GPU is done, so each run starts on an idle one."""
+        def run():
+            fn(paths, backbone, args.image_size, device)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+        return run
+
     load_before = os.getloadavg()
-    timings = {name: [] for name in runs}
-    for repeat in range(args.repeats):
-        order = list(runs) if repeat % 2 == 0 else list(runs)[::-1]
-        for name in order:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            runs[name](paths, backbone, args.image_size, device)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            timings[name].append(time.perf_counter() - start)
+    seconds = fastest_seconds_each({name: finished(fn) for name, fn in runs.items()}, args.repeats)
     load_after = os.getloadavg()
 
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
     machine = (f"{gpu or cpu_name()}, {torch.get_num_threads()} threads, device {device}, "
                f"torch {torch.__version__.split('+')[0]}")
-    rates = {name: len(paths) / statistics.median(ts) for name, ts in timings.items()}
+    rates = {name: len(paths) / value for name, value in seconds.items()}
     six = rates[f"course_lib, batch {first}, six poolings"] / rates[f"course_lib, batch {first}"]
     six_alone = (rates[f"course_lib, batch {first}, six poolings, each map pooled alone"]
                  / rates[f"course_lib, batch {first}"])
@@ -141,7 +138,7 @@ def main() -> None:
     }
     print(f"machine: {machine}")
     print(f"{len(paths)} images of {dataset.name}, longer side {args.image_size}, backbone {backbone.name}, "
-          f"median of {args.repeats} alternated runs; load average before "
+          f"fastest of {args.repeats} alternated runs; load average before "
           f"{' '.join(f'{v:.1f}' for v in load_before)}, after {' '.join(f'{v:.1f}' for v in load_after)}")
     for name, rate in rates.items():
         print(f"  {name:40s} {rate:7.1f} images/s  {rate / rates[PLAIN]:5.2f}x plain   "

@@ -70,7 +70,7 @@ def block(end_to_end: dict, startup: dict, extract: dict, regional: dict, comman
     lines += [
         "",
         f"**Extraction** (`{commands['extract']}`; {extract['images']} images of {extract['dataset']}, longer "
-        f"side {extract['image_size']}, median of {extract['repeats']} alternated runs; load "
+        f"side {extract['image_size']}, fastest of {extract['repeats']} alternated runs; load "
         f"{load_text(extract['load_before'])} before, {load_text(extract['load_after'])} after):",
         "",
         "| path | images/s | / plain loop | largest descriptor difference to the plain loop |",
@@ -86,7 +86,7 @@ def block(end_to_end: dict, startup: dict, extract: dict, regional: dict, comman
         f"not with the other maps of their shape).",
         "",
         f"**Regional pooling** (`{commands['regional']}`; {regional['machine']}, load "
-        f"{load_text(regional['load_before'])} before, {load_text(regional['load_after'])} after; median of "
+        f"{load_text(regional['load_before'])} before, {load_text(regional['load_after'])} after; fastest of "
         f"{regional['repeats']}): approximate max-pooling of boxes through integral images of x^alpha "
         f"(alpha = {regional['alpha']:g}, building the tables included, as a new image pays it) against the "
         f"exact maximum of each box pooled directly, on ReLU-like maps:",

@@ -1,7 +1,7 @@
 """Regional max-pooling: integral images (approximate) against pooling each region directly.
 
 On the same feature maps, in one run, for the R-MAC grid and for random boxes, this prints the
-time of each path (median of repeats), the speed ratio, and how far the approximation
+time of each path (the fastest of repeats, course_lib.timing), the speed ratio, and how far the approximation
 (sum over the box of x^alpha)^(1/alpha) is from the true maximum. The integral path's time
 includes building the integral images, so it is what a notebook pays for one new image.
 Then, for the whole rmac-integral descriptor of the grid: `pooling.rmac_integral` (every region's
@@ -22,13 +22,8 @@ import torch.nn.functional as F
 
 from course_lib.files import write_json
 from course_lib.pooling import l2n, rmac_integral, rmac_regions
-from course_lib.regions import (
-    direct_box_max,
-    integral_box_max,
-    interleaved_ms,
-    random_boxes,
-    time_regional_max,
-)
+from course_lib.regions import direct_box_max, integral_box_max, random_boxes, time_regional_max
+from course_lib.timing import fastest_seconds_each
 
 
 def cpu_name() -> str:
@@ -86,7 +81,7 @@ def compare_grid_routes(maps: torch.Tensor, L: int, alpha: float, repeats: int) 
     grid = rmac_regions(maps.shape[-2], maps.shape[-1], L)
     runs = {"tables": lambda: l2n(l2n(integral_box_max(maps, grid, alpha)).sum(dim=1)).float(),
             "product": lambda: rmac_integral(maps, L, alpha)}
-    ms = interleaved_ms(runs, repeats)
+    ms = {name: 1000 * seconds for name, seconds in fastest_seconds_each(runs, repeats).items()}
     difference = float((runs["tables"]() - runs["product"]()).abs().max())
     print(f"  rmac-integral descriptor, {len(grid)} regions: integral tables {ms['tables']:6.2f} ms | "
           f"one matrix product {ms['product']:6.2f} ms | speed-up {ms['tables'] / ms['product']:4.1f}x | "
@@ -104,7 +99,7 @@ def main() -> None:
     parser.add_argument("--boxes", type=int, nargs="+", default=[300, 1000, 3000], help="random box counts")
     parser.add_argument("--L", type=int, default=3, help="R-MAC scales")
     parser.add_argument("--alpha", type=float, default=10.0, help="generalised-mean exponent")
-    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per measurement (median)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per measurement (the fastest counts)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--small-map", type=parse_map_size, default=(1280, 10, 8), metavar="CxHxW",
@@ -120,7 +115,7 @@ def main() -> None:
     machine = (f"{cpu_name()}, {torch.get_num_threads()} threads, "
                f"{len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} usable cores")
     print(f"torch {torch.__version__.split('+')[0]}, {machine}; alpha = {args.alpha:g}, "
-          f"median of {args.repeats} repeats; integral time includes building the tables")
+          f"fastest of {args.repeats} repeats; integral time includes building the tables")
     print("rel. error: |approx - max| / |max| per box vector (sum version overestimates, "
           "<= area^(1/alpha)); 1 - cos: after L2 normalisation, as R-MAC uses it")
     load_before = os.getloadavg()

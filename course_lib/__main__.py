@@ -1,7 +1,7 @@
-"""`python -m course_lib COMMAND ...`: evaluate, datasets, schedule (see course_lib.cli)."""
+"""`python -m course_lib COMMAND ...`: dispatch only (the commands are in course_lib.commands)."""
 import sys
 
-from .cli import main
+from .commands import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,7 @@
 """Where data and caches live, which device to use, and seeding.
 
 One environment variable, COURSE_LIB_HOME, moves everything the kit writes
-(downloaded datasets, the built mini benchmark, cached descriptors).
+(downloaded datasets, the built mini benchmark, the caches of `cache`).
 """
 from __future__ import annotations
 
@@ -43,11 +43,6 @@ def writable_home() -> Path:
 def datasets_dir() -> Path:
     """Downloaded and built datasets, one folder each."""
     return home_dir() / "datasets"
-
-
-def descriptors_dir() -> Path:
-    """Cached descriptors, keyed by everything that determines them."""
-    return home_dir() / "descriptors"
 
 
 def results_dir() -> Path:

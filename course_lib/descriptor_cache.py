@@ -6,24 +6,17 @@ everything that determines it: dataset and image contents, backbone, tap, poolin
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from . import config
-from .files import content_hash
+from . import names
+from .cache import ARRAYS, box_spec, cache_folder, content_key, expect, images_fingerprint, read_entry
 
 CACHE_VERSION = 2  # 2: images keyed by content, not size and time
-# A pooling whose values changed since its entries were cached gets a revision here, so that its old entries
-# are recomputed and every other method's stay valid. rmac-integral 2: regional sums by one matrix product,
-# weak regions no longer rounded to 0.
-POOLING_REVISIONS = {"rmac-integral": 2}
+DESCRIPTOR_ENTRY = "descriptor cache entry"
 
 
 @dataclass
@@ -38,52 +31,36 @@ class Descriptors:
         return list(self.db)
 
 
-def _fingerprint(paths) -> str:
-    """Hash of the image files' names and contents, so an image edited in place gets a new key even
-    with its size and modification time kept (hashing is cheap next to a forward pass). Within one
-    process a file is read again only when its status (size, times, inode) changes."""
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(f"{os.fspath(p)}|{content_hash(p)}\n".encode())
-    return h.hexdigest()
-
-
 def cache_key(dataset, backbone_name: str, tap: str, method: str, max_side, scales, amp: bool = False) -> str:
     spec = {
         "version": CACHE_VERSION, "dataset": dataset.name, "backbone": backbone_name, "tap": tap,
         "method": method, "max_side": max_side, "scales": [float(s) for s in scales],
-        "db": _fingerprint(dataset.images), "queries": _fingerprint(dataset.queries),
-        "bboxes": [list(map(float, b)) if b is not None else None for b in dataset.bboxes],
+        "db": images_fingerprint(dataset.images), "queries": images_fingerprint(dataset.queries),
+        "bboxes": [box_spec(b) for b in dataset.bboxes],
         "query_ids": dataset.query_ids,
     }
     if amp:  # mixed precision changes descriptors beyond rounding; float32 keys stay as they were
         spec["amp"] = True
-    if method in POOLING_REVISIONS:
-        spec["revision"] = POOLING_REVISIONS[method]
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+    if method in names.POOLING_REVISIONS:
+        spec["revision"] = names.POOLING_REVISIONS[method]
+    return content_key(spec)
 
 
-def _cache_file(dataset, key: str, cache_dir: Path | None) -> Path:
-    return Path(cache_dir or config.descriptors_dir()) / dataset.name / f"{key}.npz"
+def cache_file(dataset, key: str, cache_dir: Path | None = None) -> Path:
+    """Where the entry of `key` lies: under `cache_dir`, by default the "descriptors" cache folder."""
+    return Path(cache_dir or cache_folder("descriptors")) / dataset.name / f"{key}{ARRAYS.suffix}"
 
 
-def _read_cache(path: Path, n_db: int, n_queries: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """A cached entry, or None when there is none. An entry that cannot be read (truncated, emptied,
-    missing an array, wrong number of rows) is said in one line, deleted, and recomputed."""
-    if not path.exists():
-        return None
-    try:
-        with np.load(path) as z:
-            db, queries = z["db"], z["queries"]
-        if db.shape[0] != n_db or queries.shape[0] != n_queries:
-            raise ValueError(f"{db.shape[0]} database and {queries.shape[0]} query rows, "
-                             f"expected {n_db} and {n_queries}")
-    except Exception as err:  # np.load raises many types on damaged files
-        warnings.warn(f"{path}: damaged descriptor cache entry ({type(err).__name__}: "
-                      f"{str(err).splitlines()[0] if str(err) else ''}); recomputing it", stacklevel=3)
-        path.unlink(missing_ok=True)
-        return None
-    return db, queries
+def read_descriptors(path: Path, n_db: int, n_queries: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The (database, queries) descriptors cached at `path`, or None when there are none; a damaged entry
+    (truncated, emptied, missing an array, wrong number of rows) is said in one line, deleted: None."""
+    def check(arrays) -> None:
+        db, queries = arrays["db"], arrays["queries"]
+        expect(db.ndim == 2 and queries.ndim == 2 and db.shape[0] == n_db and queries.shape[0] == n_queries,
+               f"database {db.shape} and queries {queries.shape}, expected {n_db} and {n_queries} rows")
+
+    arrays = read_entry(path, ARRAYS, check, DESCRIPTOR_ENTRY)
+    return None if arrays is None else (arrays["db"], arrays["queries"])
 
 
 def read_cached(dataset, backbone_name: str, methods: Sequence[str], max_side, scales=(1.0,),
@@ -102,7 +79,7 @@ def read_cached(dataset, backbone_name: str, methods: Sequence[str], max_side, s
     db, queries = {}, {}
     for m in methods:
         key = cache_key(dataset, backbone_name, tap, m, max_side, scales)
-        found = _read_cache(_cache_file(dataset, key, cache_dir), len(dataset.images), len(dataset.queries))
+        found = read_descriptors(cache_file(dataset, key, cache_dir), len(dataset.images), len(dataset.queries))
         if found is None:
             return None
         db[m], queries[m] = found

@@ -33,16 +33,15 @@ __all__ = [
     "compute_ap",
     "compute_map",
     "revisited_split",
-    "evaluate_revisited",
     "with_query_as_junk",
-    "holidays_map",
+    "level_ground_truth",
+    "evaluate_revisited",
     "ukbench_score",
-    "precision_recall_curve",
     "bootstrap_ci",
     "paired_difference",
 ]
 
-LEVELS = ("easy", "medium", "hard")
+LEVELS = ("easy", "medium", "hard")  # the revisited protocol's setups; a dataset with one level of positives has medium
 
 
 class EvaluationInputError(ValueError):
@@ -291,33 +290,17 @@ def revisited_split(gnd: Sequence[Mapping], level: str) -> list[dict]:
     return split
 
 
-def evaluate_revisited(ranks, gnd_easy_hard_junk: Sequence[Mapping], kappas=(1, 5, 10)) -> dict:
-    """Score ``ranks`` at the three levels of the revisited protocol.
-
-    Returns ``{"easy": r, "medium": r, "hard": r}`` where each ``r`` is
-    ``{"map": float, "mp": {k: float}, "per_query_ap": (n_queries,) array}``.
-    """
-    results = {}
-    for level in LEVELS:
-        mean_ap, per_query_ap, mean_precision, _ = compute_map(
-            ranks, revisited_split(gnd_easy_hard_junk, level), kappas)
-        results[level] = {
-            "map": mean_ap,
-            "mp": {int(k): float(p) for k, p in zip(kappas, mean_precision)},
-            "per_query_ap": per_query_ap,
-        }
-    return results
-
-
 # --------------------------------------------------------------------------------------------------
-# INRIA Holidays
+# Queries that are database images (INRIA Holidays, UKBench)
 # --------------------------------------------------------------------------------------------------
 
 def with_query_as_junk(gnd: Sequence[Mapping], query_ids) -> list[dict]:
     """Copy of ``gnd`` where each query's own database id is added to its junk.
 
-    Use it when the queries are themselves database images (Holidays): the query would otherwise be
-    its own best match. Removing it as junk is exactly what the official Holidays script does.
+    Use it when the queries are themselves database images (INRIA Holidays, Jegou et al., ECCV 2008): the
+    query would otherwise be its own best match. Removing it as junk (the results below it move up one
+    place) is exactly what the official script ``holidays_map.py`` does; its AP, ``score_ap_from_ranks_1``,
+    is the trapezoid rule of :func:`compute_ap`.
     """
     query_ids = np.asarray(query_ids)
     if query_ids.shape != (len(gnd),):
@@ -337,21 +320,36 @@ def with_query_as_junk(gnd: Sequence[Mapping], query_ids) -> list[dict]:
     return augmented
 
 
-def holidays_map(ranks, gnd: Sequence[Mapping], query_ids) -> float:
-    """INRIA Holidays mAP (Jegou et al., ECCV 2008).
+# --------------------------------------------------------------------------------------------------
+# A dataset's scores: its levels, queries junk for themselves where they are database images
+# --------------------------------------------------------------------------------------------------
 
-    ``ranks`` ranks the whole collection, queries included; ``query_ids[q]`` is the database id of
-    query ``q`` and ``gnd[q]["ok"]`` the other images of its group. As in the official script
-    ``holidays_map.py``, the query image is removed from its own list (the results below it move up
-    one place) and AP uses the same trapezoid rule as :func:`compute_ap` (its
-    ``score_ap_from_ranks_1`` is the Oxford ``compute_ap`` formula). Every Holidays group has at least
-    two images, so every query counts in the mean.
+def level_ground_truth(gnd_easy_hard_junk: Sequence[Mapping], level: str, query_ids=None) -> list[dict]:
+    """``{"ok", "junk"}`` per query at one level (:func:`revisited_split`); with ``query_ids`` (queries that
+    are database images: Holidays, UKBench) each query is also junk for itself (:func:`with_query_as_junk`)."""
+    split = revisited_split(gnd_easy_hard_junk, level)
+    return split if query_ids is None else with_query_as_junk(split, query_ids)
 
-    For per-query APs, call ``compute_map(ranks, with_query_as_junk(gnd, query_ids))``.
+
+def evaluate_revisited(ranks, gnd_easy_hard_junk: Sequence[Mapping], kappas=(1, 5, 10), levels=LEVELS,
+                       query_ids=None) -> dict:
+    """Score ``ranks`` at ``levels`` of the revisited protocol (ground truth of any dataset in its
+    ``{"easy", "hard", "junk"}`` form; one level of positives is ``("medium",)``), each query junk for
+    itself where ``query_ids`` says it is a database image (:func:`level_ground_truth`).
+
+    Returns ``{level: r}`` where each ``r`` is
+    ``{"map": float, "mp": {k: float}, "per_query_ap": (n_queries,) array}``.
     """
-    n_database = _as_rank_matrix(ranks, len(gnd)).shape[0]
-    _as_ids(query_ids, "query_ids", n_database)
-    return compute_map(ranks, with_query_as_junk(gnd, query_ids), kappas=())[0]
+    results = {}
+    for level in levels:
+        mean_ap, per_query_ap, mean_precision, _ = compute_map(
+            ranks, level_ground_truth(gnd_easy_hard_junk, level, query_ids), kappas)
+        results[level] = {
+            "map": mean_ap,
+            "mp": {int(k): float(p) for k, p in zip(kappas, mean_precision)},
+            "per_query_ap": per_query_ap,
+        }
+    return results
 
 
 # --------------------------------------------------------------------------------------------------
@@ -391,38 +389,6 @@ def ukbench_score(ranks, group_size: int = 4) -> float:
     query_group = np.arange(n_images) // group_size
     correct_per_query = np.count_nonzero(top // group_size == query_group[None, :], axis=0)
     return float(correct_per_query.mean())
-
-
-# --------------------------------------------------------------------------------------------------
-# Precision-recall curve (for plots)
-# --------------------------------------------------------------------------------------------------
-
-def precision_recall_curve(ranks_column, ok, junk=()) -> tuple[np.ndarray, np.ndarray]:
-    """Recall and precision after each item of one ranked list, junk removed, for plotting.
-
-    Returns two arrays of length ``n_kept + 1``: entry ``i`` is the state after the first ``i``
-    non-junk items, starting from the protocol's convention (recall 0, precision 1) at ``i = 0``.
-    The trapezoid-rule area under this curve, ``np.trapezoid(precision, recall)``, equals
-    :func:`compute_ap` for the same list.
-    """
-    ranks_column = np.asarray(ranks_column)
-    if ranks_column.ndim != 1 or not np.issubdtype(ranks_column.dtype, np.integer):
-        raise EvaluationInputError("ranks_column must be a 1-D array of integer database ids (one column of ranks)")
-    n_database = _as_rank_matrix(ranks_column[:, None], 1).shape[0]
-    ok = np.unique(_as_ids(ok, "ok", n_database))
-    junk = _as_ids(junk, "junk", n_database)
-    if ok.size == 0:
-        raise EvaluationInputError("ok is empty: recall is undefined without positives")
-    both = np.intersect1d(ok, junk)
-    if both.size:
-        raise EvaluationInputError(f"id {int(both[0])} is in both ok and junk")
-
-    kept = ranks_column[~np.isin(ranks_column, junk)]
-    true_positives = np.cumsum(np.isin(kept, ok))
-    list_length = np.arange(1, kept.size + 1)
-    recall = np.concatenate([[0.0], true_positives / ok.size])
-    precision = np.concatenate([[1.0], true_positives / list_length])
-    return recall, precision
 
 
 # --------------------------------------------------------------------------------------------------

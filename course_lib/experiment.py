@@ -16,19 +16,22 @@ from .index import rank_database
 KAPPAS = (1, 5, 10)
 
 
-def ground_truth(dataset, level: str = "medium", queries=None) -> list[dict]:
-    """Per query {"ok", "junk"} at one level of the revisited protocol (easy, medium, hard; datasets
-    with one level of positives use medium): what AP counts for `dataset`.
+def _levels(dataset) -> tuple[str, ...]:
+    """The levels `dataset` is scored at: the revisited protocol's three, or medium alone (one level of positives)."""
+    return evaluation.LEVELS if dataset.protocol == "revisited" else ("medium",)
 
-    A query that is itself a database image (Holidays, UKBench) is not its own answer: it
-    becomes junk, which is exactly removing it from its list (the Holidays protocol).
-    queries: which queries (default all).
-    """
+
+def ground_truth(dataset, level: str = "medium", queries=None) -> list[dict]:
+    """Per query {"ok", "junk"} at one level: what AP counts for `dataset` (`evaluation.level_ground_truth`;
+    a query that is itself a database image is junk for itself). queries: which queries (default all)."""
     queries = range(dataset.n_queries) if queries is None else list(queries)
-    gnd = evaluation.revisited_split([dataset.gnd[q] for q in queries], level)
-    if dataset.query_ids is not None:
-        gnd = evaluation.with_query_as_junk(gnd, [dataset.query_ids[q] for q in queries])
-    return gnd
+    query_ids = None if dataset.query_ids is None else [dataset.query_ids[q] for q in queries]
+    return evaluation.level_ground_truth([dataset.gnd[q] for q in queries], level, query_ids)
+
+
+def _evaluate(dataset, ranks, kappas=KAPPAS) -> dict:
+    """`evaluation.evaluate_revisited` of a ranking at every level of `dataset`."""
+    return evaluation.evaluate_revisited(ranks, dataset.gnd, kappas, _levels(dataset), dataset.query_ids)
 
 
 def score_ranking(dataset, ranks) -> dict:
@@ -41,14 +44,13 @@ def score_ranking(dataset, ranks) -> dict:
     result: dict = {}
     if dataset.protocol == "ukbench":
         result["ukbench_score"] = float(evaluation.ukbench_score(ranks))
-    levels = ("easy", "hard", "medium") if dataset.protocol == "revisited" else ("medium",)
-    for level in levels:
-        mean_ap, aps, mp, _ = evaluation.compute_map(ranks, ground_truth(dataset, level), kappas=KAPPAS)
-        if dataset.protocol == "revisited":
-            result[f"map_{level}"] = float(mean_ap)
-    result["map"] = float(mean_ap)
-    result.update({f"mp@{k}": float(v) for k, v in zip(KAPPAS, mp)})
-    result["per_query_ap"] = [float(a) for a in aps]
+    scores = _evaluate(dataset, ranks)
+    if dataset.protocol == "revisited":
+        result.update({f"map_{level}": float(scores[level]["map"]) for level in _levels(dataset)})
+    medium = scores["medium"]
+    result["map"] = float(medium["map"])
+    result.update({f"mp@{k}": medium["mp"][k] for k in KAPPAS})
+    result["per_query_ap"] = [float(a) for a in medium["per_query_ap"]]
     return result
 
 
@@ -82,14 +84,12 @@ def evaluate_descriptors(dataset, descriptors, prefix: str = "", rerank=None, se
 
 
 def query_result(dataset, descriptors, method: str, query: int) -> tuple[list[int], dict, float]:
-    """One query with one method: (database ids best first, its ground truth with the query's own
-    id as junk where the query is a database image, its AP at the Medium level)."""
+    """One query with one method: (database ids best first, its {"ok", "junk"} ground truth and its AP,
+    both at the Medium level)."""
     ranks = rank_database(descriptors.db[method], descriptors.queries[method][query:query + 1])
-    gnd = dict(dataset.gnd[query])
-    if dataset.query_ids is not None:
-        gnd["junk"] = [*gnd.get("junk", []), int(dataset.query_ids[query])]
-    ap = evaluation.compute_map(ranks, ground_truth(dataset, "medium", [query]), kappas=())[0]
-    return [int(i) for i in ranks[:, 0]], gnd, float(ap)
+    gnd = ground_truth(dataset, "medium", [query])
+    ap = evaluation.compute_map(ranks, gnd, kappas=())[0]
+    return [int(i) for i in ranks[:, 0]], gnd[0], float(ap)
 
 
 def per_query_table(rows: list[dict], decimals: int | None = 2) -> pd.DataFrame:
@@ -168,7 +168,7 @@ def compare_datasets(names: Sequence[str], runs: Sequence[dict], download: bool 
     here and cannot be fetched (downloads off, offline) is skipped with one line through `log`.
     """
     from .datasets import DatasetNotAvailable, load_dataset
-    from .datasets.download import DownloadError
+    from .download import DownloadError
 
     results = {name: list(rows) for name, rows in (known or {}).items()}
     for name in names:
@@ -208,33 +208,26 @@ def append_log(path: str | Path, record: dict) -> None:
 
 def interval_table(dataset, descriptors, methods: Sequence[str] | None = None, confidence: float = 0.95
                    ) -> pd.DataFrame:
-    """mAP in percent with its bootstrap interval over queries (`evaluation.bootstrap_ci`), per method
+    """mAP in percent with its bootstrap interval over queries (`rows_interval_table`), per method
     and level: columns "map_easy", "map_easy_low", "map_easy_high", ... (revisited) or "map", ....
 
     With a few dozen queries an mAP is uncertain by several points; this table says by how much.
-    Queries without positives at a level (no hard positives, say) are left out of that level.
     """
-    import numpy as np
-
-    levels = ("easy", "medium", "hard") if dataset.protocol == "revisited" else ("medium",)
-    table = {}
+    rows_of_level: dict[str, list[dict]] = {level: [] for level in _levels(dataset)}
     for method in methods or descriptors.methods:
-        ranks = rank_database(descriptors.db[method], descriptors.queries[method])
-        row = {}
-        for level in levels:
-            aps = evaluation.compute_map(ranks, ground_truth(dataset, level), kappas=())[1]
-            mean, low, high = evaluation.bootstrap_ci(aps[~np.isnan(aps)], confidence)
-            name = f"map_{level}" if dataset.protocol == "revisited" else "map"
-            row.update({name: 100 * mean, f"{name}_low": 100 * low, f"{name}_high": 100 * high})
-        table[method] = row
-    result = pd.DataFrame.from_dict(table, orient="index").round(1) + 0.0  # no -0.0
-    result.index.name = "method"
-    return result
+        scores = _evaluate(dataset, rank_database(descriptors.db[method], descriptors.queries[method]), kappas=())
+        for level, level_rows in rows_of_level.items():
+            level_rows.append({"method": method, "per_query_ap": scores[level]["per_query_ap"]})
+    if dataset.protocol != "revisited":
+        return rows_interval_table(rows_of_level["medium"], confidence)
+    return pd.concat([rows_interval_table(level_rows, confidence).rename(columns=lambda c: f"map_{level}{c[3:]}")
+                      for level, level_rows in rows_of_level.items()], axis=1)
 
 
 def rows_interval_table(rows: list[dict], confidence: float = 0.95) -> pd.DataFrame:
-    """mAP (Medium level) in percent with its bootstrap interval over queries, from result rows (their
-    per-query AP): columns "map", "map_low", "map_high", one row per method; what `evaluate --plot` draws."""
+    """mAP in percent with its bootstrap interval over queries (`evaluation.bootstrap_ci`), from result rows
+    (their per-query AP, Medium level in `evaluate_descriptors` rows): columns "map", "map_low", "map_high",
+    one row per method; what `evaluate --plot` draws. Queries without positives (NaN AP) are left out."""
     import numpy as np
 
     table = {}

@@ -2,14 +2,13 @@
 
 One pass of the backbone per image (and per scale) feeds every requested pooling
 method, so comparing MAC, SPoC, GeM and R-MAC costs one extraction, not four.
-Descriptors are cached under `config.descriptors_dir()` (`descriptor_cache`), keyed by everything
+Descriptors are cached in the "descriptors" cache folder (`descriptor_cache`), keyed by everything
 that determines them, so rerunning a notebook does not recompute them.
 """
 from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 import weakref
 from collections import defaultdict
 from pathlib import Path
@@ -20,15 +19,10 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .descriptor_cache import (
-    Descriptors,
-    _cache_file,
-    _read_cache,
-    cache_key,
-)
-from .files import save_npz
+from .cache import ARRAYS, write_entry
+from .descriptor_cache import DESCRIPTOR_ENTRY, Descriptors, cache_file, cache_key, read_descriptors
 from .images import image_size, load_image, shrunk_size
-from .pooling import POOLINGS, pool
+from .pooling import pool, pooling_method
 
 FC_DESCRIPTOR = "code"  # name of the descriptor read from a fully connected tap
 POOL_GROUP_IMAGES = 32  # maps of one shape pooled in one call (benchmarks/extract.py, "six poolings")
@@ -98,8 +92,8 @@ def resolve_method(spec: str, backbone, default_tap: str | None = None) -> tuple
                          f"taps: {', '.join(backbone.taps)}")
     if info.kind == "fc" and name != FC_DESCRIPTOR:
         raise ValueError(f"method {spec!r}: tap {tap!r} is fully connected, use {tap!r} or '{FC_DESCRIPTOR}@{tap}'")
-    if info.kind == "conv" and name not in POOLINGS:
-        raise ValueError(f"method {spec!r}: unknown pooling {name!r}; choose from: {', '.join(POOLINGS)}")
+    if info.kind == "conv":
+        pooling_method(name)  # an unknown name is a one-line ValueError listing the valid ones
     return name, tap
 
 
@@ -125,8 +119,8 @@ def methods_by_layer(methods: Sequence[str], backbone) -> dict[str, dict[str, st
     return {layer: grouped[layer] for layer in sorted(grouped, key=order.index)}
 
 
-def _one_image(backbone, image, max_side: int | None) -> torch.Tensor:
-    x = image if isinstance(image, torch.Tensor) else image_tensor(image, max_side=max_side)
+def _one_image(backbone, image, max_side: int | None, bbox=None) -> torch.Tensor:
+    x = image if isinstance(image, torch.Tensor) else image_tensor(image, max_side=max_side, bbox=bbox)
     return x[None].to(next(backbone.parameters()).device)
 
 
@@ -142,10 +136,15 @@ def conv_maps(backbone, image, taps: Sequence[str], max_side: int | None = 512) 
 
 
 @torch.inference_mode()
-def conv_map(backbone, image, tap: str | None = None, max_side: int | None = 512) -> torch.Tensor:
-    """One image's (C, H, W) feature map on the CPU at `tap` (default: the last conv layer)."""
+def conv_map(backbone, image, tap: str | None = None, max_side: int | None = 512, bbox=None) -> torch.Tensor:
+    """One image's (C, H, W) feature map on the CPU at `tap` (default: the last conv layer): the kit's one road
+    from an image to its conv map, in true float32 on every device (`exact_float32`).
+
+    image: a file path, cropped to `bbox` (x1, y1, x2, y2 in its pixels) if given, then shrunk to `max_side`;
+    or a (3, H, W) tensor in [0, 1], used as it is.
+    """
     with exact_float32():
-        return backbone.conv_map(_one_image(backbone, image, max_side), tap)[0].cpu()
+        return backbone.conv_map(_one_image(backbone, image, max_side, bbox), tap)[0].cpu()
 
 
 @contextlib.contextmanager
@@ -169,9 +168,9 @@ _FOLDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _inference_copy(backbone):
-    """`models.backbones.inference_copy` of the backbone, made once and remade only when its weights change
+    """`models.inference.inference_copy` of the backbone, made once and remade only when its weights change
     (a parameter or buffer replaced, moved to another device, or edited in place, as training does)."""
-    from .models.backbones import inference_copy
+    from .models.inference import inference_copy
 
     state = tuple((id(t), t._version, t.data_ptr()) for t in (*backbone.parameters(), *backbone.buffers()))
     made = _FOLDED.get(backbone)
@@ -199,7 +198,7 @@ def describe_images(paths: Sequence, backbone, methods: Sequence[str], max_side:
     what oneDNN's and cuDNN's fastest convolutions read: 1.1-1.4x the images/s of the default layout on
     a 2-core CPU (benchmarks/extract.py), descriptors equal to it within 1e-5 (rmac-integral 1e-3;
     tests/test_features.py). The output maps stay channels-last, which R-MAC's regions read fastest.
-    inference_copy: run `models.backbones.inference_copy` of the network (made once per backbone and its
+    inference_copy: run `models.inference.inference_copy` of the network (made once per backbone and its
     weights: batch norms folded into the convolutions, ReLU6 in place, "same" padding inside the
     convolutions): 1.2-1.4x the images/s on a 2-core CPU (benchmarks/extract.py), descriptors equal within
     1e-5 (tests/test_features.py). Ignored in train mode.
@@ -290,8 +289,8 @@ def extract_descriptors(dataset, backbone, methods: Sequence[str] = ("mac", "spo
     queries: dict[str, np.ndarray] = {}
     missing = []
     for m in methods:
-        f = _cache_file(dataset, keys[m], cache_dir)
-        cached = _read_cache(f, len(dataset.images), len(dataset.queries)) if cache else None
+        cached = read_descriptors(cache_file(dataset, keys[m], cache_dir), len(dataset.images),
+                                  len(dataset.queries)) if cache else None
         if cached is None:
             missing.append(m)
         else:
@@ -308,10 +307,6 @@ def extract_descriptors(dataset, backbone, methods: Sequence[str] = ("mac", "spo
         for m in missing:
             db[m], queries[m] = new_db[m], new_q[m]
             if cache:
-                try:
-                    save_npz(_cache_file(dataset, keys[m], cache_dir), db=new_db[m], queries=new_q[m])
-                except OSError as err:  # the descriptors are computed: return them, only the cache is lost
-                    warnings.warn(f"descriptor cache not written ({err.filename or ''}: "
-                                  f"{err.strerror or type(err).__name__}); the next run computes again",
-                                  stacklevel=2)
+                write_entry(cache_file(dataset, keys[m], cache_dir), {"db": new_db[m], "queries": new_q[m]},
+                            ARRAYS, DESCRIPTOR_ENTRY)
     return Descriptors(db={m: db[m] for m in methods}, queries={m: queries[m] for m in methods})

@@ -18,7 +18,7 @@ __all__ = [
     "l2n", "mac", "spoc", "center_prior_weights", "gem",
     "rmac_regions", "rmac", "regional_max",
     "integral_images", "box_max_approx", "rmac_integral",
-    "POOLINGS", "pool",
+    "POOLINGS", "pooling_method", "pool",
     "L2N", "MAC", "SPoC", "GeM", "RMAC",
 ]
 
@@ -391,14 +391,18 @@ POOLINGS: dict[str, Callable[[Tensor], Tensor]] = {
 """Every pooling method by name, each mapping (N, C, H, W) to L2-normalised (N, C) descriptors."""
 
 
+def pooling_method(name: str) -> Callable[[Tensor], Tensor]:
+    """The pooling method called `name` (a key of POOLINGS). The one check of a pooling's name on its way in:
+    an unknown one is a one-line UnknownPoolingError (a ValueError) naming the valid names."""
+    try:
+        return POOLINGS[name]
+    except (KeyError, TypeError):
+        raise UnknownPoolingError(f"unknown pooling {name!r}; valid names: {', '.join(POOLINGS)}") from None
+
+
 def pool(name: str, x: Tensor) -> Tensor:
     """Apply the pooling method called `name` (a key of POOLINGS) to feature maps x."""
-    try:
-        method = POOLINGS[name]
-    except (KeyError, TypeError):
-        raise UnknownPoolingError(f"unknown pooling method {name!r}; valid names: "
-                                  f"{', '.join(POOLINGS)}") from None
-    return method(x)
+    return pooling_method(name)(x)
 
 
 class L2N(nn.Module):

@@ -209,31 +209,3 @@ def new_project(folder: str | Path, name: str | None = None, example: bool = Tru
     _write_text(folder / "baselines.ipynb", nbformat.writes(_notebook(name)) + "\n")
     (folder / LOG_NAME).touch()
     return folder
-
-
-def add_parsers(subparsers) -> None:
-    """`new-project DIR [--name NAME] [--empty]` and `check DIR`, registered by course_lib.cli."""
-    new = subparsers.add_parser("new-project", help="start a team project: dataset folder, baseline notebook, log",
-                                description="Write a project skeleton into DIR (a new or empty folder).")
-    new.add_argument("folder", metavar="DIR")
-    new.add_argument("--name", help="the project's name (default: the folder's name)")
-    new.add_argument("--empty", action="store_true", help="no example data from mini: data/ starts empty")
-    new.set_defaults(func=_cmd_new_project)
-    check = subparsers.add_parser("check", help="validate a dataset folder (images/, queries/, ground_truth.json)",
-                                  description="Load a dataset folder as `evaluate` would and say what is wrong.")
-    check.add_argument("folder", metavar="DIR")
-    check.set_defaults(func=_cmd_check)
-
-
-def _cmd_new_project(args) -> int:
-    folder = new_project(args.folder, args.name, example=not args.empty)
-    print(f"wrote {folder}: README.md, baselines.ipynb, data/, {LOG_NAME}; start with README.md")
-    return 0
-
-
-def _cmd_check(args) -> int:
-    from .datasets import load_folder
-
-    dataset = load_folder(args.folder)
-    print(f"ok: {dataset.summary()}")
-    return 0

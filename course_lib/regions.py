@@ -1,26 +1,19 @@
 """Inspecting regional pooling on one image's feature map: which channels respond, where a channel
-fires among the R-MAC regions, and how close integral max-pooling comes to the true maximum.
+fires among the R-MAC regions, how close integral max-pooling comes to the true maximum, and its time.
 
 Numbers for notebook 01's figures (viz draws them) and for localization (notebook 04).
 """
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
+from .arrays import as_numpy
 from .pooling import box_max_approx, integral_images, regional_max, rmac_regions
-
-
-def as_numpy(values) -> np.ndarray:
-    """A torch tensor (any device, with or without grad) or an array-like as a numpy array."""
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    return np.asarray(values)
+from .timing import fastest_seconds_each
 
 
 def strongest_channels(maps, n: int, by: str = "mean") -> list[int]:
@@ -161,24 +154,12 @@ def integral_box_max(maps: torch.Tensor, boxes, alpha: float = 10.0) -> torch.Te
     return box_max_approx(integral_images(maps, alpha), boxes, alpha)
 
 
-def interleaved_ms(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median time of each run in milliseconds after one warm-up call each; the runs take turns,
-    so that a busy machine slows them alike."""
-    for run in runs.values():
-        run()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: 1000 * statistics.median(values) for name, values in times.items()}
-
-
 def time_regional_max(maps: torch.Tensor, boxes, alpha: float = 10.0, repeats: int = 7) -> dict[str, float]:
     """Milliseconds to max-pool `boxes` of `maps` directly and through integral images (building
-    the tables included, as a new image pays it), and to build the tables alone: median of `repeats`."""
+    the tables included, as a new image pays it), and to build the tables alone: the fastest of `repeats`
+    (`timing.fastest_seconds_each`)."""
     box_list = [tuple(int(v) for v in box) for box in (boxes.tolist() if hasattr(boxes, "tolist") else boxes)]
-    return interleaved_ms({"direct": lambda: direct_box_max(maps, box_list),
-                           "build": lambda: integral_images(maps, alpha),
-                           "integral": lambda: integral_box_max(maps, boxes, alpha)}, repeats)
+    seconds = fastest_seconds_each({"direct": lambda: direct_box_max(maps, box_list),
+                                    "build": lambda: integral_images(maps, alpha),
+                                    "integral": lambda: integral_box_max(maps, boxes, alpha)}, repeats)
+    return {name: 1000 * value for name, value in seconds.items()}

@@ -188,21 +188,3 @@ def course_notebooks(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder (give --notebooks FOLDER)")
     return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
-
-
-def add_parser(subparsers) -> None:
-    """`release --out DIR [--notebooks FOLDER]`, registered by course_lib.cli."""
-    parser = subparsers.add_parser("release", help="write student and instructor copies of the notebooks",
-                                   description="Write DIR/student (exercise solutions removed, exercise outputs "
-                                               "cleared) and DIR/instructor (everything, references unfolded).")
-    parser.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")
-    parser.add_argument("--notebooks", default="notebooks", metavar="FOLDER",
-                        help="folder of the course notebooks NN_*.ipynb (default: ./notebooks)")
-    parser.set_defaults(func=_cmd_release)
-
-
-def _cmd_release(args) -> int:
-    copies = release(course_notebooks(args.notebooks), args.out)
-    print(f"wrote {len(copies['student'])} student and {len(copies['instructor'])} instructor notebooks "
-          f"into {Path(args.out) / 'student'} and {Path(args.out) / 'instructor'}")
-    return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config
+from .descriptor_cache import Descriptors
 from .files import save_npz
 
 EPSILON = 1e-9  # floor under an eigenvalue before it divides: a zero-variance direction stays finite
@@ -162,12 +163,11 @@ def learning_partner(dataset_name: str) -> str:
 
 def reduce_descriptors(descriptors, learn_descriptors, dims: int | None = None, whiten: bool = False,
                        power: float = 1.0, learn_keys: dict[str, str] | None = None):
-    """Every method's descriptors (a features.Descriptors) projected by a PCA learned on the same method's
+    """Every method's descriptors (a descriptor_cache.Descriptors) projected by a PCA learned on the same method's
     descriptors of the learning set (database and queries together); a new Descriptors.
 
     learn_keys: method -> cache key of the learning descriptors, so each PCA is fitted once.
     """
-    from .features import Descriptors
 
     db, queries = {}, {}
     for method in descriptors.methods:

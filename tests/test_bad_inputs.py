@@ -167,14 +167,14 @@ except ImportError:  # pragma: no cover
 
 ROWS = [
     # --- arguments
-    Row("no command", args(), "the following arguments are required: command"),
+    Row("no command", args(), "the following arguments are required: COMMAND"),
     Row("unknown command", args("frobnicate"), "invalid choice: 'frobnicate'"),
     Row("no dataset", args("evaluate"), "the following arguments are required: dataset"),
     Row("unknown option", args("evaluate", "mini", "--frobnicate"), "unrecognized arguments: --frobnicate"),
     Row("unknown pooling", args("evaluate", "mini", "--pooling", "max"), "invalid choice: 'max'"),
     Row("unknown backbone", args("evaluate", "mini", "--backbone", "vgg99"), "invalid choice: 'vgg99'"),
-    Row("image size too small", args("evaluate", "mini", "--image-size", "8"), "--image-size 8"),
-    Row("image size not a number", args("evaluate", "mini", "--image-size", "big"), "invalid int value: 'big'"),
+    Row("image size too small", args("evaluate", "mini", "--image-size", "8"), "argument --image-size: 8: must be from 32 to 4096 pixels"),
+    Row("image size not a number", args("evaluate", "mini", "--image-size", "big"), "argument --image-size: 'big' is not a whole number"),
     Row("scale zero", args("evaluate", "mini", "--scales", "0"), "'0' is not a valid scale"),
     Row("scale negative", args("evaluate", "mini", "--scales", "1", "-0.5"), "'-0.5' is not a valid scale"),
     Row("scale nan", args("evaluate", "mini", "--scales", "nan"), "'nan' is not a valid scale"),

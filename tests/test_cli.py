@@ -60,7 +60,7 @@ def test_folder_dataset_evaluates_with_json(folder, tmp_path):
     (["evaluate", "no_such_dataset"], "unknown dataset 'no_such_dataset'"),
     (["evaluate", "roxford5k", "--no-download"], "roxford5k is not in"),
     (["evaluate", "mini", "--pooling", "max"], "invalid choice: 'max'"),
-    (["evaluate", "mini", "--image-size", "8"], "--image-size 8"),
+    (["evaluate", "mini", "--image-size", "8"], "argument --image-size: 8: must be from 32 to 4096 pixels"),
     (["evaluate", "mini", "--json", "no/such/folder/r.json"], "folder no/such/folder does not exist"),
 ])
 def test_mistakes_end_with_one_line_and_status_2(args, message, tmp_path):

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from course_lib.detection import boxes, detector, localize, scenes, speed
+from course_lib.detection.average_precision import coco_ap
 
 
 def planted_map(height=12, width=16, box=(5, 3, 4, 5), channels=32, seed=0):
@@ -85,9 +86,11 @@ def test_coco_ap_of_perfect_and_of_no_detections(few_scenes):
     _, held_out = few_scenes
     perfect = [{"boxes": torch.as_tensor(s.boxes), "labels": torch.as_tensor(s.labels),
                 "scores": torch.ones(len(s.boxes))} for s in held_out]
-    assert detector.coco_ap(held_out, perfect, scenes.class_names())["AP@0.5"] == pytest.approx(1.0)
+    assert coco_ap(held_out, perfect, scenes.class_names())["AP@0.5"] == pytest.approx(1.0)
     shifted = [{**p, "boxes": p["boxes"] + 1000} for p in perfect]
-    assert detector.coco_ap(held_out, shifted, scenes.class_names())["AP@0.5"] == pytest.approx(0.0)
+    assert coco_ap(held_out, shifted, scenes.class_names())["AP@0.5"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="one detection dict per scene"):
+        coco_ap(held_out, perfect[:-1], scenes.class_names())
 
 
 def test_detector_trains_only_its_head_and_the_loss_moves(few_scenes):

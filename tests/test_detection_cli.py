@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from course_lib.cli import main
+from course_lib.commands import main
 from course_lib.datasets import load_dataset
 
 
@@ -51,7 +51,7 @@ def test_search_prints_ranked_results_with_boxes(small_folder, capsys, tmp_path,
 
 @pytest.mark.parametrize("extra, message", [
     (["--bbox", "10", "10", "5", "20"], "--bbox 10 10 5 20 is empty or outside"),
-    (["--top", "0"], "--top must be at least 1"),
+    (["--top", "0"], "argument --top: 0: must be at least 1"),
     (["--show", "/nonexistent-folder/x.png"], "does not exist"),
 ])
 def test_search_errors_are_one_line(small_folder, capsys, extra, message):
@@ -157,7 +157,7 @@ def test_detector_boxes_are_class_agnostic_in_file_pixels(monkeypatch, untrained
 @pytest.mark.parametrize("extra, message", [
     (["--detector", "x.pt"], "--detector proposes the regions of --regions: add --regions"),
     (["--regions", "--detector", "absent.pt"], "checkpoint absent.pt: no such file"),
-    (["--regions", "--min-score", "2"], "--min-score must be between 0 and 1"),
+    (["--regions", "--min-score", "2"], "argument --min-score: '2': give a finite number at least 0 and at most 1"),
 ])
 def test_search_detector_errors_are_one_line(small_folder, capsys, extra, message):
     folder, _, _ = small_folder

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.cli import main
+from course_lib.commands import main
 from course_lib.detection import coco, detector, scenes
-from course_lib.detection.checkpoint import FORMAT, load_detector, read_detector_sidecar
+from course_lib.detection.checkpoint import FORMAT, load_detector, read_detector_sidecar, trained_detector
 from course_lib.train.checkpoint import CheckpointError
 
 FAST = ["--batch-size", "2", "--image-size", "160", "--quiet"]
@@ -176,13 +176,13 @@ def test_damaged_or_foreign_checkpoints_are_one_line_errors(tmp_path):
 def test_the_notebook_cache_is_a_detector_checkpoint(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_LIB_HOME", str(tmp_path))
     made = scenes.make_scenes(2, "train")
-    model, record = detector.trained_detector(made, len(scenes.CLASSES) + 1, steps=1, batch_size=2, progress=False,
-                                              class_names=scenes.class_names())
+    model, record = trained_detector(made, len(scenes.CLASSES) + 1, steps=1, batch_size=2, progress=False,
+                                     class_names=scenes.class_names())
     assert not record["cached"]
     files = list((tmp_path / "detection").glob("detector-*.pt"))
     assert len(files) == 1 and files[0].with_suffix(".json").is_file()
-    again, cached = detector.trained_detector(made, len(scenes.CLASSES) + 1, steps=1, batch_size=2, progress=False,
-                                              class_names=scenes.class_names())
+    again, cached = trained_detector(made, len(scenes.CLASSES) + 1, steps=1, batch_size=2, progress=False,
+                                     class_names=scenes.class_names())
     assert cached["cached"] and cached["losses"] == record["losses"]
     for key, value in detector.trainable_state(model).items():
         assert torch.equal(value, detector.trainable_state(again)[key])

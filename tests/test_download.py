@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from support import LoopbackServer, make_tar_gz, unused_port
-from course_lib.datasets.download import (COMPLETE_MARKER, ArchiveError, ChecksumMismatch, DownloadError, TrustStore,
+from course_lib.download import (COMPLETE_MARKER, ArchiveError, ChecksumMismatch, DownloadError, TrustStore,
                                  UnsafeArchiveError, check_file, completed, download, extract, staged_folder)
 
 
@@ -191,7 +191,7 @@ def test_server_that_ignores_range_restarts_cleanly(server, tmp_path, caplog):
     server.ignore_range.add("/big.bin")
     dest = tmp_path / "big.bin"
     dest.with_name("big.bin.part").write_bytes(BIG[:1000])
-    with caplog.at_level(logging.INFO, logger="course_lib.datasets.download"):
+    with caplog.at_level(logging.INFO, logger="course_lib.download"):
         download(server.url("/big.bin"), dest, sha256=sha(BIG), progress=False)
     assert dest.read_bytes() == BIG  # not the first 1000 bytes twice
     assert server.requests == [("/big.bin", "bytes=1000-")]
@@ -248,14 +248,14 @@ def test_trust_on_first_use_records_then_verifies(server, tmp_path, caplog):
     trust = tmp_path / "trusted_sha256.json"
     url = server.url("/nochecksum.bin")
     server.files["/nochecksum.bin"] = b"first version"
-    with caplog.at_level(logging.INFO, logger="course_lib.datasets.download"):
+    with caplog.at_level(logging.INFO, logger="course_lib.download"):
         download(url, tmp_path / "one.bin", trust_file=trust, progress=False)
     assert "trust on first use" in caplog.text
     record = json.loads(trust.read_text())[url]
     assert record["sha256"] == sha(b"first version") and record["size"] == len(b"first version")
 
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="course_lib.datasets.download"):
+    with caplog.at_level(logging.INFO, logger="course_lib.download"):
         download(url, tmp_path / "two.bin", trust_file=trust, progress=False)
     assert "matches the sha256 recorded at its first download" in caplog.text
 
@@ -504,11 +504,11 @@ def test_endless_data_stops_at_the_stated_size(server, tmp_path):
 def test_endless_data_stops_before_the_disk_is_full(server, tmp_path, monkeypatch):
     import shutil
 
-    import course_lib.datasets.download as dl
+    from course_lib.download import transfer
 
     server.endless.add("/endless.tgz")
     # Leave 3 MB of the real free space to this download: it must stop there, not fill the disk.
-    monkeypatch.setattr(dl, "DISK_RESERVE", shutil.disk_usage(tmp_path).free - 3_000_000)
+    monkeypatch.setattr(transfer, "DISK_RESERVE", shutil.disk_usage(tmp_path).free - 3_000_000)
     with pytest.raises(DownloadError, match=r"not enough free space") as err:
         download(server.url("/endless.tgz"), tmp_path / "endless.tgz", progress=False)
     assert "\n" not in str(err.value)
@@ -568,11 +568,11 @@ def test_tar_bomb_is_refused_too(tmp_path):
 def test_extraction_beyond_the_free_space_is_refused(tmp_path, monkeypatch):
     import shutil
 
-    import course_lib.datasets.download as dl
+    from course_lib.download import transfer
 
     archive = tmp_path / "photos.tar.gz"
     archive.write_bytes(make_tar_gz({"a.bin": BIG, "b.bin": BIG}))
-    monkeypatch.setattr(dl, "DISK_RESERVE", shutil.disk_usage(tmp_path).free - 1_000_000)
+    monkeypatch.setattr(transfer, "DISK_RESERVE", shutil.disk_usage(tmp_path).free - 1_000_000)
     with pytest.raises(UnsafeArchiveError, match="free some space") as err:
         extract(archive, tmp_path / "out")
     assert "\n" not in str(err.value)
@@ -585,3 +585,26 @@ def test_not_an_archive_is_one_line(tmp_path):
     with pytest.raises(ArchiveError) as err:
         extract(fake, tmp_path / "out")
     assert "\n" not in str(err.value) and "fake.tar" in str(err.value)
+
+
+def test_the_downloader_depends_on_nothing_above_files_and_config():
+    """Datasets and network weights both use course_lib.download, so it may import only the floor below it."""
+    import ast
+
+    import course_lib.download
+
+    def allowed(name: str) -> bool:
+        return not name.startswith("course_lib") or name in ("course_lib", "course_lib.files", "course_lib.config") \
+            or name.startswith("course_lib.download")
+
+    for module in sorted(Path(course_lib.download.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                package = ["course_lib", "download"][:len(["course_lib", "download"]) + 1 - node.level] \
+                    if node.level else []
+                names = [".".join(package + ([node.module] if node.module else []))]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            assert all(allowed(name) for name in names), f"{module.name} imports {names}"

@@ -16,8 +16,6 @@ from course_lib.evaluation import (
     compute_ap,
     compute_map,
     evaluate_revisited,
-    holidays_map,
-    precision_recall_curve,
     revisited_split,
     ukbench_score,
     with_query_as_junk,
@@ -265,7 +263,11 @@ def test_holidays_excludes_the_query_itself():
         # Query 3 is ranked second, below its positive: removing it changes nothing -> AP = 1.
         [4, 3, 0, 1, 2],
     )
-    assert holidays_map(ranks, gnd, query_ids) == pytest.approx((1 / 3 + 1) / 2)
+    assert compute_map(ranks, with_query_as_junk(gnd, query_ids))[0] == pytest.approx((1 / 3 + 1) / 2)
+    # The same ground truth in a dataset's {"easy", "hard", "junk"} form, scored at its one level:
+    as_dataset = [{"easy": g["ok"], "hard": [], "junk": []} for g in gnd]
+    medium = evaluate_revisited(ranks, as_dataset, kappas=(), levels=("medium",), query_ids=query_ids)
+    assert set(medium) == {"medium"} and medium["medium"]["map"] == pytest.approx((1 / 3 + 1) / 2)
     # Had the query stayed in the list as a negative, query 0's positives would sit at 2 and 4:
     #   [(0 + 1/3)/2 + (1/4 + 2/5)/2] / 2 = 59/240.
     _, per_query_ap, _, _ = compute_map(ranks, gnd)
@@ -277,11 +279,11 @@ def test_holidays_excludes_the_query_itself():
 def test_holidays_rejects_bad_query_ids():
     ranks = columns([0, 1, 2])
     with pytest.raises(EvaluationInputError, match="one database id per query"):
-        holidays_map(ranks, [{"ok": [1]}], [0, 2])
+        with_query_as_junk([{"ok": [1]}], [0, 2])
     with pytest.raises(EvaluationInputError, match="contains the query itself"):
-        holidays_map(ranks, [{"ok": [0, 1]}], [0])
-    with pytest.raises(EvaluationInputError, match=r"query_ids holds id 9, outside 0..2"):
-        holidays_map(ranks, [{"ok": [1]}], [9])
+        with_query_as_junk([{"ok": [0, 1]}], [0])
+    with pytest.raises(EvaluationInputError, match=r"gnd\[0\]\['junk'\] holds id 9, outside 0..2"):
+        compute_map(ranks, with_query_as_junk([{"ok": [1]}], [9]))
 
 
 # ---------------------------------------------------------------- UKBench
@@ -327,37 +329,6 @@ def test_ukbench_perfect_and_worst():
 def test_ukbench_rejects_bad_input(ranks, message):
     with pytest.raises(EvaluationInputError, match=message):
         ukbench_score(ranks)
-
-
-# ---------------------------------------------------------------- precision-recall curve
-
-def test_precision_recall_curve_hand_values_and_area_equals_ap():
-    # List 3, 5, 0, 1, 4, 2 with ok {0, 2} and junk {5} -> kept 3, 0, 1, 4, 2.
-    recall, precision = precision_recall_curve(np.array([3, 5, 0, 1, 4, 2]), [0, 2], junk=[5])
-    np.testing.assert_allclose(recall, [0, 0, 0.5, 0.5, 0.5, 1])
-    np.testing.assert_allclose(precision, [1, 0, 1 / 2, 1 / 3, 1 / 4, 2 / 5])
-    # Only the steps where recall grows have area: 0.5 * (0 + 1/2)/2 + 0.5 * (1/4 + 2/5)/2 = 23/80.
-    assert np.trapezoid(precision, recall) == pytest.approx(23 / 80)
-
-
-def test_precision_recall_curve_area_equals_compute_map_on_random_data():
-    rng = np.random.default_rng(2)
-    for _ in range(20):
-        ranking = rng.permutation(25)
-        chosen = rng.choice(25, size=8, replace=False)
-        ok, junk = chosen[:5], chosen[5:]
-        recall, precision = precision_recall_curve(ranking, ok, junk)
-        ap = compute_map(ranking[:, None], [{"ok": ok, "junk": junk}])[0]
-        assert np.trapezoid(precision, recall) == pytest.approx(ap)
-
-
-def test_precision_recall_curve_rejects_bad_input():
-    with pytest.raises(EvaluationInputError, match="ok is empty"):
-        precision_recall_curve(np.arange(3), [])
-    with pytest.raises(EvaluationInputError, match="both ok and junk"):
-        precision_recall_curve(np.arange(3), [1], junk=[1])
-    with pytest.raises(EvaluationInputError, match="ok holds id 5"):
-        precision_recall_curve(np.arange(3), [5])
 
 
 # ---------------------------------------------------------------- scikit-learn's AP is a different estimate

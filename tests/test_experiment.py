@@ -26,7 +26,28 @@ def test_holidays_excludes_the_query_itself():
     # Query 0 without itself: 1, 3, 2, ... -> positives at positions 1 and 3: (1 + 1)/4 + (1/2 + 2/3)/4 = 19/24.
     # Query 1 without itself: 0, 4, 5, ... -> positives at positions 2 and 3: (0 + 1/2)/4 + (1/2 + 2/3)/4 = 5/12.
     assert got["per_query_ap"] == pytest.approx([19 / 24, 5 / 12])
-    assert got["map"] == pytest.approx(evaluation.holidays_map(ranks, [{"ok": g["easy"]} for g in gnd], [0, 3]))
+    assert got["map"] == pytest.approx((19 / 24 + 5 / 12) / 2)
+
+
+@pytest.mark.parametrize("protocol, query_ids", [("revisited", None), ("holidays", list(range(0, 30, 3)))])
+def test_score_ranking_is_the_evaluation_protocol(protocol, query_ids):
+    """experiment scores through evaluation.evaluate_revisited, never a second implementation."""
+    rng = np.random.default_rng(1)
+    n_db, n_q = 30, 10
+    candidates = [i for i in range(28) if i not in (query_ids or [])]  # 28 and 29 are only ever junk
+    gnd = []
+    for _ in range(n_q):
+        picked = [int(i) for i in rng.choice(candidates, 3, replace=False)]
+        gnd.append({"easy": picked[:2], "hard": picked[2:], "junk": [28 + int(rng.integers(2))]})
+    ranks = np.argsort(rng.normal(size=(n_db, n_q)), axis=0)
+    got = score_ranking(_dataset(protocol, gnd, n_db, query_ids=query_ids), ranks)
+    levels = evaluation.LEVELS if protocol == "revisited" else ("medium",)
+    expected = evaluation.evaluate_revisited(ranks, gnd, (1, 5, 10), levels, query_ids)
+    assert got["per_query_ap"] == expected["medium"]["per_query_ap"].tolist()
+    assert got["map"] == expected["medium"]["map"] and [got[f"mp@{k}"] for k in (1, 5, 10)] == \
+        list(expected["medium"]["mp"].values())
+    if protocol == "revisited":
+        assert [got[f"map_{level}"] for level in levels] == [expected[level]["map"] for level in levels]
 
 
 def test_revisited_reports_three_levels_and_medium_as_map():
@@ -54,7 +75,9 @@ def test_ukbench_score_is_reported():
 def test_interval_table_and_paired_table_bracket_the_scores():
     from types import SimpleNamespace
 
-    from course_lib.experiment import evaluate_descriptors, interval_table, paired_table
+    import pandas as pd
+
+    from course_lib.experiment import evaluate_descriptors, interval_table, paired_table, rows_interval_table
 
     rng = np.random.default_rng(0)
     n_db, n_q = 40, 12
@@ -68,6 +91,8 @@ def test_interval_table_and_paired_table_bracket_the_scores():
                            queries={"good": unit(good), "noisy": unit(noisy)})
     table = interval_table(ds, desc)
     rows = {r["method"]: r for r in evaluate_descriptors(ds, desc)}
+    medium = rows_interval_table(list(rows.values())).rename(columns=lambda c: f"map_medium{c[3:]}")
+    pd.testing.assert_frame_equal(table[["map_medium", "map_medium_low", "map_medium_high"]], medium)
     for method in ("good", "noisy"):
         assert table.loc[method, "map_medium"] == pytest.approx(100 * rows[method]["map_medium"], abs=0.06)
         for level in ("easy", "medium", "hard"):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from course_lib import pooling
+from course_lib import names, pooling
 from course_lib.datasets import load_folder
 from course_lib.features import describe_images, extract_descriptors, image_tensor, resolve_method
 from course_lib.models import load_backbone
@@ -85,12 +85,26 @@ def test_method_names(backbone):
     assert resolve_method("gem", backbone) == ("gem", "head")
     assert resolve_method("pool", backbone) == ("code", "pool")
     assert resolve_method("mac@blocks4", backbone) == ("mac", "blocks4")
-    with pytest.raises(ValueError, match="unknown pooling 'max'"):
-        resolve_method("max", backbone)
+    with pytest.raises(pooling.UnknownPoolingError, match="unknown pooling 'max'; valid names: mac, spoc"):
+        resolve_method("max", backbone)   # the pooling registry's one check of a name
     with pytest.raises(ValueError, match="fully connected"):
         resolve_method("gem@pool", backbone)
     with pytest.raises(ValueError, match="no tap 'fc7'"):
         resolve_method("gem@fc7", backbone)
+
+
+def test_the_localization_maps_are_conv_maps_one_road(folder, backbone):
+    """detection's MapStore takes an image (cropped or not) to its conv map by `conv_map`, TF32 off included."""
+    from course_lib.detection.evaluate import MapStore
+    from course_lib.features import conv_map
+
+    ds = load_folder(folder)
+    maps = MapStore(ds, backbone, max_side=160)
+    torch.testing.assert_close(maps.image(0), conv_map(backbone, ds.images[0], max_side=160), rtol=0, atol=0)
+    cropped = conv_map(backbone, image_tensor(ds.queries[0], 160, ds.bboxes[0]))
+    torch.testing.assert_close(maps.query(0), cropped, rtol=0, atol=0)
+    torch.testing.assert_close(conv_map(backbone, ds.queries[0], max_side=160, bbox=ds.bboxes[0]), cropped,
+                               rtol=0, atol=0)
 
 
 def test_queries_are_cropped_to_their_box(folder, backbone):
@@ -128,8 +142,8 @@ def test_a_pooling_revision_recomputes_that_methods_cached_descriptors_only(fold
     ds = load_folder(folder)
     keys = lambda: {m: descriptor_cache.cache_key(ds, "efficientnet-lite0", "head", m, 160, (1.0,))
                     for m in pooling.POOLINGS}
-    now, revised = keys(), list(descriptor_cache.POOLING_REVISIONS)
-    monkeypatch.setattr(descriptor_cache, "POOLING_REVISIONS", {})
+    now, revised = keys(), list(names.POOLING_REVISIONS)
+    monkeypatch.setattr(names, "POOLING_REVISIONS", {})
     before = keys()
     assert revised and [m for m in now if now[m] != before[m]] == revised
 
@@ -160,7 +174,7 @@ def test_channels_last_gives_the_default_layouts_descriptors(folder, backbone):
 
 
 def test_folded_batch_norms_give_the_networks_descriptors_and_leave_it_untouched(folder, backbone):
-    from course_lib.models.backbones import fold_batch_norms
+    from course_lib.models.inference import fold_batch_norms
 
     paths = sorted((folder / "images").glob("*.png"))[:4]
     methods = list(pooling.POOLINGS) + ["pool", "gem@blocks4_expanded", "gem@stem"]

@@ -1,10 +1,7 @@
 """evaluate's notebook-03 options: parsing, the independent learning set, one-line refusals."""
-from types import SimpleNamespace
-
 import pytest
 
-from course_lib.cli import build_parser
-from course_lib.index.cli import evaluate_reduced
+from course_lib.commands import build_parser, main
 from course_lib.transforms import learning_partner
 
 
@@ -30,17 +27,17 @@ def test_partners_and_no_partner():
         learning_partner("my_folder")
 
 
-def args(**kw):
-    base = {"pca": None, "whiten": False, "power": 1.0, "learn_on": None, "index": None, "nprobe": None, "no_download": True,
-                "quiet": True, "max_side": 512, "scales": [1.0]}
-    return SimpleNamespace(**{**base, **kw})
+@pytest.mark.parametrize("extra, message", [
+    (["--nprobe", "4"], "--nprobe: only with --index"),
+    (["--checkpoint", "x.pt", "--pca", "8"], "--checkpoint: evaluates the fine-tuned network's descriptors as they are"),
+])
+def test_refusals_before_any_work(extra, message, capsys):
+    assert main(["evaluate", "no-such-dataset", *extra]) == 2  # refused before the dataset is looked for
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_refusals_before_any_work():
-    dataset = SimpleNamespace(name="holidays")
-    with pytest.raises(ValueError, match="--nprobe: only with --index"):
-        evaluate_reduced(args(nprobe=4), dataset, None, ["gem"])
-    with pytest.raises(ValueError, match="--power 2"):
-        evaluate_reduced(args(pca=8, power=2.0), dataset, None, ["gem"])
-    with pytest.raises(ValueError, match="dataset holidays: no documented independent set"):
-        evaluate_reduced(args(pca=8), dataset, None, ["gem"])
+def test_power_outside_0_1_is_refused_while_parsing(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["evaluate", "mini", "--pca", "8", "--power", "2"])
+    assert "argument --power: '2': give a finite number at least 0 and at most 1" in capsys.readouterr().err

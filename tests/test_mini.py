@@ -1,7 +1,9 @@
-"""Tests for course_lib.mini: the embedded benchmark builds fast, the same every time, from wheel files only."""
+"""Tests for course_lib.datasets.mini: the embedded benchmark builds fast, the same every time, from wheel files."""
 from __future__ import annotations
 
 import base64
+import csv
+import dataclasses
 import hashlib
 import json
 import time
@@ -176,7 +178,7 @@ def straight_view(x1, y1, x2, y2, size=(100, 100), **kwargs) -> mini.View:
 
 def test_homography_maps_the_window_corners_onto_the_view_corners():
     quad = mini.window((200, 150), 120, 80, rotation=25, perspective=0.3, near_side="top")
-    h = mini.homography(quad, mini._rect(64, 48))
+    h = mini.homography(quad, mini.rect_corners(64, 48))
     assert np.allclose(mini.apply_homography(h, quad), [[0, 0], [64, 0], [64, 48], [0, 48]])
 
 
@@ -250,8 +252,15 @@ def test_missing_source_file_is_a_clear_error():
         absent.locate()
 
 
-def test_sources_csv_in_data_is_the_module_table():
-    assert (REPO / "data" / "mini_sources.csv").read_text() == mini.sources_csv()
+def test_credits_file_in_data_is_the_module_table():
+    with open(REPO / "data" / "mini_sources.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    expected = []
+    for source in mini.SOURCES:
+        fields = dataclasses.asdict(source)
+        fields["package"] = fields.pop("distribution")
+        expected.append(fields)
+    assert rows == expected
 
 
 def test_sources_file_lists_every_source_with_its_license(built, ground_truth):
@@ -285,7 +294,7 @@ def test_a_folder_that_is_not_a_build_is_never_overwritten(tmp_path):
 def test_failed_build_leaves_no_target_and_no_staging_folder(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
-    monkeypatch.setattr(mini, "_database_names", broken)
+    monkeypatch.setattr(mini.build, "_database_names", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         mini.build_mini(tmp_path / "mini")
     assert list(tmp_path.iterdir()) == []

@@ -12,7 +12,7 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from course_lib.cli import build_parser, main
+from course_lib.commands import build_parser, main
 from course_lib.evaluation import bootstrap_ci
 from course_lib.experiment import rows_interval_table
 from course_lib.files import save_figure

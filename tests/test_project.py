@@ -79,7 +79,7 @@ def test_an_existing_folder_is_never_written_into(tmp_path, capsys):
     with pytest.raises(FileExistsError, match="already exists and is not an empty folder"):
         new_project(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
-    from course_lib.cli import main
+    from course_lib.commands import main
 
     assert main(["new-project", str(tmp_path)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
@@ -88,6 +88,6 @@ def test_an_existing_folder_is_never_written_into(tmp_path, capsys):
 def test_an_empty_project_says_what_to_fill(tmp_path):
     folder = new_project(tmp_path / "blank", example=False)
     assert json.loads((folder / "data" / "ground_truth.json").read_text()) == {"queries": []}
-    from course_lib.cli import main
+    from course_lib.commands import main
 
     assert main(["check", str(folder / "data")]) == 2

@@ -5,7 +5,7 @@ import torch
 
 from course_lib.exercises import ranking, show_solution
 from course_lib.rerank import average_query_expansion, homography_inliers
-from course_lib.train.ranking_losses import triplet_hinge
+from course_lib.train.losses import triplet_hinge
 
 
 def not_implemented(*_):

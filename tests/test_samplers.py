@@ -4,11 +4,7 @@ import math
 import pytest
 import torch
 
-from course_lib.train.ranking_losses import (
-    batch_triplet_loss,
-    contrastive_pairs,
-    triplet_hinge,
-)
+from course_lib.train.losses import batch_triplet_loss, triplet_hinge
 from course_lib.train.samplers import (
     SAMPLERS,
     distance_weights,
@@ -57,7 +53,7 @@ def test_distance_weighted_draws_away_from_the_crowded_distance():
     rng = torch.Generator().manual_seed(0)
     x = torch.nn.functional.normalize(torch.randn(64, 32, generator=rng), dim=1)
     labels = torch.arange(64) // 4
-    _, _, n = sample_triplets(x, labels, "distance-weighted", generator=torch.Generator().manual_seed(1))
+    _, _, n = sample_triplets(x, labels, "distance-weighted", 0.1, generator=torch.Generator().manual_seed(1))
     d = pair_distances(x)
     a, _ = positive_pairs(labels)
     picked = d[a, n]
@@ -71,32 +67,27 @@ def test_distance_weighted_draws_away_from_the_crowded_distance():
 
 def test_bad_inputs_say_what():
     with pytest.raises(ValueError, match="unknown sampler 'hardest'; valid samplers: random, hard"):
-        sample_triplets(POINTS, LABELS, "hardest")
+        sample_triplets(POINTS, LABELS, "hardest", 0.1)
     with pytest.raises(ValueError, match="at least one negative"):
-        sample_triplets(POINTS[:2], LABELS[:2], "hard")
+        sample_triplets(POINTS[:2], LABELS[:2], "hard", 0.1)
 
 
 def test_excluded_items_are_never_negatives_and_lonely_anchors_are_dropped():
     excluded = torch.zeros(6, 6, dtype=torch.bool)
     excluded[0, 2] = excluded[0, 3] = True             # items 2 and 3 also show item 0's object
-    a, _, n = sample_triplets(POINTS, LABELS, "hard", excluded=excluded)
+    a, _, n = sample_triplets(POINTS, LABELS, "hard", 0.1, excluded=excluded)
     assert int(n[a == 0][0]) == 4 and int(n[a == 1][0]) == 3
     excluded[:, 2:] = True                              # nobody may be a negative: no triplet at all
-    a, p, n = sample_triplets(POINTS, LABELS, "random", excluded=excluded)
+    a, p, n = sample_triplets(POINTS, LABELS, "random", 0.1, excluded=excluded)
     assert len(a) == len(p) == len(n) == 0
     with pytest.raises(ValueError, match=r"excluded must be \(6, 6\)"):
-        sample_triplets(POINTS, LABELS, "hard", excluded=torch.zeros(2, 2, dtype=torch.bool))
+        sample_triplets(POINTS, LABELS, "hard", 0.1, excluded=torch.zeros(2, 2, dtype=torch.bool))
 
 
 def test_triplet_hinge_by_hand():
     a, p, n = torch.tensor([[0.0, 0]]), torch.tensor([[1.0, 0]]), torch.tensor([[0.0, 2]])
     assert triplet_hinge(a, p, n, margin=0.5).item() == 0                     # 0.5 + 1 - 4 < 0
     assert triplet_hinge(a, p, n, margin=3.5).item() == pytest.approx(0.5)    # 3.5 + 1 - 4
-
-
-def test_contrastive_by_hand():
-    x, y = torch.tensor([[0.0, 0], [0, 0]]), torch.tensor([[0.3, 0.4], [0.3, 0.4]])
-    assert contrastive_pairs(x, y, torch.tensor([True, False]), margin=0.7).tolist() == pytest.approx([0.25, 0.04])
 
 
 @pytest.mark.parametrize("strategy", SAMPLERS)

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from course_lib import schedule as sched
+from course_lib.commands.schedule import main as schedule_main
 from course_lib.schedule import ScheduleError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,7 +87,7 @@ def test_update_overview_rewrites_only_the_generated_table(tmp_path, course):
 
 
 def test_cli_names_the_team_declaration_as_next(capsys):
-    assert sched.main(["--now", "2016-10-02T09:00"]) == 0
+    assert schedule_main(["--now", "2016-10-02T09:00"]) == 0
     out = capsys.readouterr().out
     assert "Next deadline: Declare project team members, due Mon 2016-10-03 12:00 KST" in out
     assert "(tomorrow, 1 day 3 h from now)" in out
@@ -95,7 +96,7 @@ def test_cli_names_the_team_declaration_as_next(capsys):
 
 
 def test_module_runs_as_a_script():
-    result = subprocess.run([sys.executable, "-m", "course_lib.schedule", "--now", "2016-10-02T09:00"],
+    result = subprocess.run([sys.executable, "-m", "course_lib", "schedule", "--now", "2016-10-02T09:00"],
                             cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "Declare project team members, due Mon 2016-10-03 12:00 KST" in result.stdout
@@ -338,13 +339,13 @@ def test_ics_holds_every_session_and_deadline(course):
 
 def test_write_ics_never_overwrites_a_foreign_file(tmp_path, capsys):
     target = tmp_path / "course.ics"
-    assert sched.main(["--ics", str(target)]) == 0
+    assert schedule_main(["--ics", str(target)]) == 0
     assert "wrote 35 events (31 sessions, 4 deadlines)" in capsys.readouterr().out
     first = target.read_bytes()
     assert sched.write_ics(target, SCHEDULE_MD) == 35  # its own earlier export may be replaced
     notes = tmp_path / "notes.ics"
     notes.write_text("my own notes\n")
-    assert sched.main(["--ics", str(notes)]) == 2
+    assert schedule_main(["--ics", str(notes)]) == 2
     assert "not a calendar written by course_lib" in capsys.readouterr().err
     assert notes.read_text() == "my own notes\n"
     assert icalendar.Calendar.from_ical(first).walk("VEVENT")
@@ -405,13 +406,13 @@ def test_rebase_with_holidays_moves_classes_to_the_next_slot(course):
 
 def test_cli_rebase_writes_a_new_file(tmp_path, capsys):
     target = tmp_path / "spring.md"
-    assert sched.main(["--rebase", "2017-03-02", "--holiday", "2017-03-09", "--term", "Spring 2017",
+    assert schedule_main(["--rebase", "2017-03-02", "--holiday", "2017-03-09", "--term", "Spring 2017",
                        "--output", str(target)]) == 0
     assert "wrote the schedule for Spring 2017" in capsys.readouterr().out
     moved = sched.load_schedule(target)
     assert moved.term_start == date(2017, 3, 2)
     assert "No class: holiday" in set(moved.sessions.title)
-    assert sched.main(["--rebase", "2017-03-02", "--output", str(target)]) == 2
+    assert schedule_main(["--rebase", "2017-03-02", "--output", str(target)]) == 2
     assert "exists; not overwriting" in capsys.readouterr().err
 
 
@@ -663,7 +664,7 @@ def test_bad_rows_in_class_files_name_file_and_line(tmp_path, course):
 
 
 def test_check_on_the_committed_files_passes(capsys):
-    assert sched.main(["--check"]) == 0
+    assert schedule_main(["--check"]) == 0
     out = capsys.readouterr().out
     assert "schedule.md: 31 sessions, 4 deadlines, valid" in out
     assert "no students yet" in out and out.rstrip().endswith("OK: no problems found")
@@ -671,7 +672,7 @@ def test_check_on_the_committed_files_passes(capsys):
 
 def test_check_lists_the_problems_and_fails(tmp_path, capsys):
     planted = make_class(tmp_path, 5, 35)
-    status = sched.main(["--check", "--data", str(tmp_path), "--papers", str(planted["papers"]),
+    status = schedule_main(["--check", "--data", str(tmp_path), "--papers", str(planted["papers"]),
                          "--now", "2016-11-01T00:00"])
     out = capsys.readouterr().out
     assert status == 1
@@ -684,28 +685,26 @@ def test_check_reports_a_broken_schedule(tmp_path, capsys):
     text, number = replaced("| 2016-10-25", session_row("2016-10-25", "Tue", "", "party", "Mid-term exam"))
     broken = tmp_path / "schedule.md"
     broken.write_text(text, encoding="utf-8")
-    assert sched.main(["--check", "--schedule", str(broken)]) == 1
+    assert schedule_main(["--check", "--schedule", str(broken)]) == 1
     assert re.search(rf"schedule.md:{number}: unknown session kind 'party'", capsys.readouterr().out)
 
 
 def test_missing_repository_files_are_said_in_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sched.document, "DEFAULT_SCHEDULE", tmp_path / "site-packages" / "schedule.md")
-    assert sched.main([]) == 2
+    assert schedule_main([]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "installed without the course repository" in err
-    assert sched.main(["--schedule", str(tmp_path / "mine.md")]) == 2
+    assert schedule_main(["--schedule", str(tmp_path / "mine.md")]) == 2
     assert "schedule.md not found" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
-    assert sched.main(["--now", "tomorrow"]) == 2
+    assert schedule_main(["--now", "tomorrow"]) == 2
     err = capsys.readouterr().err
     assert "cannot read 'tomorrow'" in err and err.count("\n") == 1
-    assert sched.main(["--ics", str(tmp_path / "no such folder" / "course.ics")]) == 2
+    assert schedule_main(["--ics", str(tmp_path / "no such folder" / "course.ics")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
-    with pytest.raises(SystemExit) as raised:
-        sched.main(["--holiday", "2017-03-09"])
-    assert raised.value.code == 2
+    assert schedule_main(["--holiday", "2017-03-09"]) == 2
     err = capsys.readouterr().err
     assert "--holiday and --term go with --rebase" in err and err.count("\n") == 1
 
@@ -720,7 +719,7 @@ def test_unparsable_csv_names_the_file(tmp_path, course):
 
 def test_cli_prints_the_assignment(tmp_path, capsys):
     planted = make_class(tmp_path, 6, 32)
-    assert sched.main(["--assign", "--data", str(tmp_path), "--papers", str(planted["papers"])]) == 0
+    assert schedule_main(["--assign", "--data", str(tmp_path), "--papers", str(planted["papers"])]) == 0
     out = capsys.readouterr().out
     assert "Paper talks:" in out and "Project talks:" in out and "Thu 2016-10-27" in out
 
@@ -779,7 +778,7 @@ def test_check_of_the_committed_deadlines_finds_nothing(course):
 def test_check_command_reports_deadline_problems(tmp_path, capsys):
     text, number = with_deadlines(deadline_row("2016-10-05", "Wed", "12:00", "team-declaration", "Teams again"))
     (tmp_path / "schedule.md").write_text(text, encoding="utf-8")
-    assert sched.main(["--check", "--schedule", str(tmp_path / "schedule.md")]) == 1
+    assert schedule_main(["--check", "--schedule", str(tmp_path / "schedule.md")]) == 1
     assert re.search(rf"schedule.md:{number}: 2 'team-declaration' deadlines", capsys.readouterr().out)
 
 
@@ -815,7 +814,7 @@ def peak_rss_of_ics_export(target: Path) -> tuple[int, int, str]:
     """(exit status, peak resident memory in KiB, stderr) of `schedule --ics target` in a child process."""
     # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork and exec, so a child of a large pytest
     # process would report its parent's peak; VmHWM belongs to the child's own address space.
-    code = ("import re, sys\nfrom course_lib.schedule.cli import main\nstatus = main(['--ics', sys.argv[1]])\n"
+    code = ("import re, sys\nfrom course_lib.commands.schedule import main\nstatus = main(['--ics', sys.argv[1]])\n"
             "status_text = open('/proc/self/status').read()\n"
             "print(re.search(r'VmHWM:\\s+(\\d+) kB', status_text).group(1))\nsys.exit(status)")
     r = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, timeout=120)
@@ -844,10 +843,10 @@ def test_ics_into_an_endless_device_is_written_not_read(device):
 
 
 def test_ics_into_a_full_device_or_missing_folder_is_one_line(tmp_path, capsys):
-    assert sched.main(["--ics", "/dev/full"]) == 2
+    assert schedule_main(["--ics", "/dev/full"]) == 2
     err = capsys.readouterr().err
     assert err == "error: /dev/full: cannot be written (No space left on device)\n"
-    assert sched.main(["--ics", str(tmp_path)]) == 2
+    assert schedule_main(["--ics", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
 
 
@@ -856,7 +855,7 @@ def test_ics_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path, ca
     real.parent.mkdir()
     link = tmp_path / "course.ics"
     link.symlink_to(real)
-    assert sched.main(["--ics", str(link)]) == 0
+    assert schedule_main(["--ics", str(link)]) == 0
     assert link.is_symlink() and real.read_bytes().startswith(b"BEGIN:VCALENDAR")
-    assert sched.main(["--ics", str(link)]) == 0  # its own export, through the link, may be replaced
+    assert schedule_main(["--ics", str(link)]) == 0  # its own export, through the link, may be replaced
     assert link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["calendars", "course.ics"]

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 import torch
 
@@ -138,6 +139,55 @@ def test_cli_trains_then_evaluates_the_checkpoint(data, home, tmp_path):
     assert "gem-ft" in ev.stdout
     missing = cli("evaluate", str(val_dir), "--checkpoint", str(tmp_path / "nothing.pt"), "--quiet")
     assert missing.returncode == 2 and "no such file" in missing.stderr
+    pooled = cli("evaluate", str(val_dir), "--checkpoint", str(out / "last.pt"), "--image-size", "64", "--quiet",
+                 "--pooling", "mac", "--pooling", "gem", "--scales", "1", "0.5", "--json", str(tmp_path / "r.json"))
+    assert pooled.returncode == 0, pooled.stderr
+    written = json.loads((tmp_path / "r.json").read_text())
+    assert [row["method"] for row in written["results"]] == ["mac", "gem"] and written["scales"] == [1, 0.5]
+    assert "-ft-" in written["backbone"]  # the fine-tuned network's descriptors, not the pretrained one's
+
+
+def test_evaluate_checkpoint_hands_pooling_and_scales_to_the_one_extraction_road(data, backbone, home, tmp_path,
+                                                                                  monkeypatch):
+    from course_lib import experiment
+    from course_lib.commands import main
+
+    train(*data, TrainSettings(**dict(TINY, epochs=1)), backbone=backbone, out_dir=tmp_path, progress=False)
+    seen = {}
+
+    def fake_run(dataset, network, methods, max_side, scales, progress, rerank):
+        seen.update(network=network, methods=methods, max_side=max_side, scales=scales)
+        return []
+
+    monkeypatch.setattr(experiment, "run", fake_run)
+    monkeypatch.setattr(experiment, "results_table", lambda rows: pd.DataFrame())
+    assert main(["evaluate", "mini", "--checkpoint", str(tmp_path / "last.pt"), "--pooling", "rmac",
+                 "--scales", "1", "0.707", "--image-size", "96", "--quiet"]) == 0
+    assert seen["methods"] == ["rmac"] and seen["scales"] == [1.0, 0.707] and seen["max_side"] == 96
+    assert seen["network"].name.startswith(f"{backbone.name}-ft-")
+    assert main(["evaluate", "mini", "--checkpoint", str(tmp_path / "last.pt"), "--quiet"]) == 0
+    assert seen["methods"] == ["gem-ft"]  # without --pooling: the network's own GeM and whitening
+    assert main(["evaluate", "mini", "--checkpoint", str(tmp_path / "last.pt"), "--backbone", "resnet50"]) == 2
+
+
+def test_a_fine_tuned_network_as_a_backbone_gives_its_own_descriptors_at_every_scale(data, backbone, tmp_path):
+    from course_lib.features import describe_images
+
+    train(*data, TrainSettings(**dict(TINY, epochs=1, whitening_dim=16)), backbone=backbone, out_dir=tmp_path,
+          progress=False)
+    net, _ = load_checkpoint(tmp_path / "last.pt", backbone=backbone)
+    val = data[1]
+    frozen_road = describe_dataset(net, val, 64).db["gem-ft"]
+    as_backbone = net.as_backbone()
+    one_road = describe_images(val.images, as_backbone, ["gem-ft", "gem"], 64, progress=False)
+    torch.testing.assert_close(torch.from_numpy(one_road["gem-ft"]), torch.from_numpy(frozen_road), atol=1e-5, rtol=0)
+    assert one_road["gem"].shape[1] == net.gem_input_dim != one_road["gem-ft"].shape[1]  # pooled before whitening
+    two_scales = describe_images(val.images, as_backbone, ["gem-ft"], 64, scales=(1.0, 0.5), progress=False)["gem-ft"]
+    half = describe_images(val.images, as_backbone, ["gem-ft"], 64, scales=(0.5,), progress=False)["gem-ft"]
+    summed = one_road["gem-ft"] + half
+    expected = summed / (summed ** 2).sum(axis=1, keepdims=True) ** 0.5
+    assert abs(two_scales - one_road["gem-ft"]).max() > 1e-3
+    torch.testing.assert_close(torch.from_numpy(two_scales), torch.from_numpy(expected), atol=1e-5, rtol=0)
 
 
 SAMPLED = dict(TINY, loss="triplet", objects_per_batch=2, views_per_object=3, margin=0.3)

@@ -1,6 +1,7 @@
 """Ranking losses, negative mining and learned whitening against values worked by hand."""
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from course_lib.train import contrastive_loss, hard_negatives, random_negatives, triplet_loss
+from course_lib.train.losses import DEFAULT_MARGINS, batch_triplet_loss, contrastive_terms, triplet_hinge
 from course_lib.train.mining import similarities_faiss
 from course_lib.transforms import learn_whitening
 
@@ -32,10 +34,55 @@ def test_triplet_by_hand():
     assert triplet_loss(Q, P, N, margin=0.1).item() == pytest.approx(0.5, rel=1e-6)
 
 
+def paper_contrastive(d_squared: float, matching: bool, margin: float) -> float:
+    """Radenovic, Tolias & Chum, TPAMI 2018, eq. 2 (cirtorch's ContrastiveLoss), for one pair."""
+    return 0.5 * d_squared if matching else 0.5 * max(0.0, margin - math.sqrt(d_squared)) ** 2
+
+
+def paper_triplet(d_ap_squared: float, d_an_squared: float, margin: float) -> float:
+    """Wang et al., Deep Ranking, CVPR 2014 (cirtorch's TripletLoss), for one triplet."""
+    return max(0.0, margin + d_ap_squared - d_an_squared)
+
+
+# Squared distances of the fixed points above, by hand: d(Q, P)^2 = 0.8, d(Q, N0)^2 = 2, d(Q, N1)^2 = 0.4.
+QP, QN = 0.8, [2.0, 0.4]
+
+
+@pytest.mark.parametrize("margin", [0.7, 1.5, 0.1])
+def test_every_loss_is_the_papers_formula(margin):
+    pairs = contrastive_terms(Q.expand(3, 2), torch.stack([P, *N]), torch.tensor([True, False, False]), margin)
+    paper_pairs = [paper_contrastive(QP, True, margin)] + [paper_contrastive(d, False, margin) for d in QN]
+    assert pairs.tolist() == pytest.approx(paper_pairs, rel=1e-6, abs=1e-7)
+    assert contrastive_loss(Q, P, N, margin).item() == pytest.approx(sum(paper_pairs), rel=1e-6, abs=1e-7)
+
+    hinges = triplet_hinge(Q.expand(2, 2), P.expand(2, 2), N, margin)
+    paper_hinges = [paper_triplet(QP, d, margin) for d in QN]
+    assert hinges.tolist() == pytest.approx(paper_hinges, rel=1e-6, abs=1e-7)
+    assert triplet_loss(Q, P, N, margin).item() == pytest.approx(sum(paper_hinges), rel=1e-6, abs=1e-7)
+
+    # A batch Q, P (one object), N1, N0: the hard sampler gives each of the pairs (Q, P), (P, Q) the
+    # negative N1 (d(P, N1)^2 = 0.2^2 + 0.2^2 = 0.08); the batch loss is the mean of their hinges.
+    batch = torch.stack([Q, P, N[1], N[0]])
+    loss, stats = batch_triplet_loss(batch, [0, 0, 1, 2], "hard", margin)
+    paper_batch = [paper_triplet(QP, 0.4, margin), paper_triplet(QP, 0.08, margin)]
+    assert loss.item() == pytest.approx(sum(paper_batch) / 2, rel=1e-6, abs=1e-7)
+    assert stats["triplets"] == 2 and stats["satisfied"] == sum(h == 0 for h in paper_batch) / 2
+
+
+def test_one_default_margin_per_loss_cirtorchs():
+    assert DEFAULT_MARGINS == {"contrastive": 0.7, "triplet": 0.1}
+    for loss, margin in [(contrastive_terms, 0.7), (contrastive_loss, 0.7), (triplet_hinge, 0.1),
+                         (triplet_loss, 0.1), (batch_triplet_loss, 0.1)]:
+        assert inspect.signature(loss).parameters["margin"].default == margin, loss.__name__
+
+
 def test_losses_have_gradients_and_refuse_bad_shapes():
     q = Q.clone().requires_grad_()
     contrastive_loss(q, P, N).backward()
     assert q.grad is not None and torch.isfinite(q.grad).all()
+    q.grad = None
+    contrastive_loss(q, Q.clone(), N).backward()  # d(q, p) = 0: no square root of 0 on the gradient's path
+    assert torch.isfinite(q.grad).all()
     with pytest.raises(ValueError, match="negatives must be"):
         triplet_loss(Q, P, N[0])
     with pytest.raises(ValueError, match="query and positive"):

@@ -38,6 +38,14 @@ def test_pca_matches_the_covariance_eigendecomposition():
     np.testing.assert_allclose(np.abs(pca.components.T @ vectors[:, ::-1]), np.eye(10), atol=1e-6)
 
 
+def test_l2_normalise_gives_unit_rows_and_leaves_a_zero_row_zero():
+    x = np.array([[3.0, 4.0], [0.0, 0.0], [0.0, -2.0]])
+    out = l2_normalise(x)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    np.testing.assert_array_equal(out, np.array([[0.6, 0.8], [0.0, 0.0], [0.0, -1.0]], dtype=np.float32))
+    np.testing.assert_allclose(l2_normalise(np.array([3.0, 4.0])), [0.6, 0.8])  # one vector: its own row
+
+
 @pytest.mark.parametrize("power", [1.0, 0.5])
 def test_whitening_matches_faiss_pca_matrix_with_eigen_power(power):
     x = correlated()

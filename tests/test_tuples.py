@@ -21,6 +21,13 @@ def test_mini_and_mini_train_share_no_source_photo():
     assert not {digest(s) for s in mini.SOURCES} & {digest(s) for s in mini_train.SOURCES}
 
 
+def test_sources_file_credits_mini_train_and_each_of_its_photos(train_set):
+    text = (train_set.root / "SOURCES.md").read_text()
+    assert text.startswith("# Sources of the mini-train training set (version ")
+    for source in mini_train.SOURCES:
+        assert source.path in text and source.credit in text and source.license in text
+
+
 def test_every_view_comes_from_a_training_photo(train_set):
     assert set(train_set.extra["image_photo"]) <= {s.key for s in mini_train.SOURCES}
     assert not set(train_set.extra["image_photo"]) & {s.key for s in mini.SOURCES}

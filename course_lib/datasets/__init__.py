@@ -1,8 +1,8 @@
 """Retrieval datasets: the registry of real benchmarks, their downloads, the embedded `mini`, folder datasets.
 
 `load_dataset(name_or_path)` is the entry point; every dataset comes back as a `RetrievalDataset`.
-Modules: base (the dataset shape), registry (names, manifests, fetching), formats (published
-layouts), folder (bring your own), download (verified downloads, safe extraction), mini.
+Modules: base (the dataset shape), registry (names, manifests, fetching), formats (published layouts),
+folder (bring your own), mini and mini_train (built offline), rsfm, tuples; downloads live in course_lib.download.
 """
 from .base import IMAGE_EXTENSIONS, PROTOCOLS, DatasetFormatError, DatasetNotAvailable, RetrievalDataset
 from .folder import load_folder

@@ -28,9 +28,11 @@ import numpy as np
 from PIL import Image
 
 from ..images import load_image
-from . import mini
 from .base import RetrievalDataset
 from .folder import load_folder
+from .mini import (Box, ObjectOnPhoto, SourcePhoto, View, build_once, build_record_matches, fit_inside, jpeg_bytes,
+                   label, mild_lighting, plan_easy, plan_lighting, plan_occlusion, plan_perspective, plan_scale, render,
+                   sources_markdown, view_size, visibility, window, write_dataset_json)
 
 MINI_TRAIN_VERSION = 1
 QUERY_LONG_SIDE = 320       # longer side of a query crop
@@ -42,35 +44,35 @@ _SKIMAGE_DOC = "docstring of skimage.data.{}() (scikit-image)"
 _PYWT_DOC = "docstring of pywt.data.{}() (PyWavelets)"
 _MAHOTAS = "mahotas/demos/data (mahotas, MIT-licensed wheel)"
 
-SOURCES: tuple[mini.SourcePhoto, ...] = (
-    mini.SourcePhoto("aero", "PyWavelets", "pywt/data/aero.npz", "Aerial photograph (grey, 512 x 512)",
-                     "PyWavelets sample data (photographer not stated)",
-                     "Not stated by PyWavelets; shipped in its MIT-licensed wheel", _PYWT_DOC.format("aero"),
-                     "df862635798bac94226b8928f224da8cef8b0d00492c1fdf48fac6dfaf97a94b"),
-    mini.SourcePhoto("ascent", "PyWavelets", "pywt/data/ascent.npz", "People climbing an outdoor staircase (grey)",
-                     "derived from accent-to-the-top.jpg, public-domain-image.com (as PyWavelets states)",
-                     "Public domain (as the source site states)", _PYWT_DOC.format("ascent"),
-                     "a6d56bc8e96571d6124f34cedeba49f1d3599507f6c890ad9ba538544454e8f7"),
-    mini.SourcePhoto("luispedro", "mahotas", "mahotas/demos/data/luispedro.jpg", "Portrait of Luis Pedro Coelho",
-                     "Luis Pedro Coelho (author of mahotas)",
-                     "Not stated by mahotas; shipped in its MIT-licensed wheel", _MAHOTAS,
-                     "27e7af47501a4e9a06e4d8bd8b834bd773fe7b187baef2f47e120c663524bed1"),
-    mini.SourcePhoto("nuclear", "mahotas", "mahotas/demos/data/nuclear.png",
-                     "Fluorescence micrograph of cell nuclei", "mahotas demo data (Coelho et al.)",
-                     "Not stated by mahotas; shipped in its MIT-licensed wheel", _MAHOTAS,
-                     "c0d3fc389d90a90118b43b585cd5134a560a7fcadb7b46825fc7845321755e27"),
-    mini.SourcePhoto("cell", "scikit-image", "skimage/data/cell.png", "Cell floating in saline (phase image)",
-                     "scikit-image sample data (qpformat)", "CC0 (public domain dedication)",
-                     _SKIMAGE_DOC.format("cell"),
-                     "8d23a7fb81f7cc877cd09f330357fc7f595651306e84e17252f6e0a1b3f61515"),
-    mini.SourcePhoto("text", "scikit-image", "skimage/data/text.png", "Handwritten text on paper (grey)",
-                     "Wikipedia File:Corner.png", "Public domain (no known copyright restrictions)",
-                     _SKIMAGE_DOC.format("text"),
-                     "bd84aa3a6e3c9887850d45d606c96b2e59433fbef50338570b63c319e668e6d1"),
-    mini.SourcePhoto("page", "scikit-image", "skimage/data/page.png", "Photographed page of printed text",
-                     "scikit-image sample data (photographer not stated)",
-                     "Not stated by scikit-image; shipped in its BSD-3-Clause wheel", _SKIMAGE_DOC.format("page"),
-                     "341a6f0a61557662b02734a9b6e56ec33a915b2c41886b97509dedf2a43b47a3"),
+SOURCES: tuple[SourcePhoto, ...] = (
+    SourcePhoto("aero", "PyWavelets", "pywt/data/aero.npz", "Aerial photograph (grey, 512 x 512)",
+                "PyWavelets sample data (photographer not stated)",
+                "Not stated by PyWavelets; shipped in its MIT-licensed wheel", _PYWT_DOC.format("aero"),
+                "df862635798bac94226b8928f224da8cef8b0d00492c1fdf48fac6dfaf97a94b"),
+    SourcePhoto("ascent", "PyWavelets", "pywt/data/ascent.npz", "People climbing an outdoor staircase (grey)",
+                "derived from accent-to-the-top.jpg, public-domain-image.com (as PyWavelets states)",
+                "Public domain (as the source site states)", _PYWT_DOC.format("ascent"),
+                "a6d56bc8e96571d6124f34cedeba49f1d3599507f6c890ad9ba538544454e8f7"),
+    SourcePhoto("luispedro", "mahotas", "mahotas/demos/data/luispedro.jpg", "Portrait of Luis Pedro Coelho",
+                "Luis Pedro Coelho (author of mahotas)",
+                "Not stated by mahotas; shipped in its MIT-licensed wheel", _MAHOTAS,
+                "27e7af47501a4e9a06e4d8bd8b834bd773fe7b187baef2f47e120c663524bed1"),
+    SourcePhoto("nuclear", "mahotas", "mahotas/demos/data/nuclear.png",
+                "Fluorescence micrograph of cell nuclei", "mahotas demo data (Coelho et al.)",
+                "Not stated by mahotas; shipped in its MIT-licensed wheel", _MAHOTAS,
+                "c0d3fc389d90a90118b43b585cd5134a560a7fcadb7b46825fc7845321755e27"),
+    SourcePhoto("cell", "scikit-image", "skimage/data/cell.png", "Cell floating in saline (phase image)",
+                "scikit-image sample data (qpformat)", "CC0 (public domain dedication)",
+                _SKIMAGE_DOC.format("cell"),
+                "8d23a7fb81f7cc877cd09f330357fc7f595651306e84e17252f6e0a1b3f61515"),
+    SourcePhoto("text", "scikit-image", "skimage/data/text.png", "Handwritten text on paper (grey)",
+                "Wikipedia File:Corner.png", "Public domain (no known copyright restrictions)",
+                _SKIMAGE_DOC.format("text"),
+                "bd84aa3a6e3c9887850d45d606c96b2e59433fbef50338570b63c319e668e6d1"),
+    SourcePhoto("page", "scikit-image", "skimage/data/page.png", "Photographed page of printed text",
+                "scikit-image sample data (photographer not stated)",
+                "Not stated by scikit-image; shipped in its BSD-3-Clause wheel", _SKIMAGE_DOC.format("page"),
+                "341a6f0a61557662b02734a9b6e56ec33a915b2c41886b97509dedf2a43b47a3"),
 )
 
 # How each photo is cut into objects: (columns, rows) of the grid.
@@ -78,7 +80,7 @@ GRIDS: dict[str, tuple[int, int]] = {"aero": (2, 2), "ascent": (2, 2), "luispedr
                                      "cell": (2, 2), "text": (3, 1), "page": (2, 1)}
 
 
-def load_photo(source: mini.SourcePhoto) -> Image.Image:
+def load_photo(source: SourcePhoto) -> Image.Image:
     """One training photo as RGB, read from its installed wheel (grey arrays in .npz files too)."""
     path = source.locate()
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -92,7 +94,7 @@ def load_photo(source: mini.SourcePhoto) -> Image.Image:
     return load_image(path)
 
 
-def grid_objects(photo: str, size: tuple[int, int]) -> list[tuple[str, mini.Box]]:
+def grid_objects(photo: str, size: tuple[int, int]) -> list[tuple[str, Box]]:
     """The objects of one photo: (name, box) for the middle of every grid cell."""
     cols, rows = GRIDS[photo]
     width, height = size
@@ -107,12 +109,12 @@ def grid_objects(photo: str, size: tuple[int, int]) -> list[tuple[str, mini.Box]
     return objects
 
 
-def _query_view(target: mini.ObjectOnPhoto, name: str, rng) -> mini.View:
+def _query_view(target: ObjectOnPhoto, name: str, rng) -> View:
     cx, cy = target.centre
     bw, bh = target.extent
-    quad = mini.fit_inside(mini.window((cx, cy), bw * QUERY_CONTEXT, bh * QUERY_CONTEXT), *target.photo_size)
-    return mini.View(target.photo, quad, mini.view_size(quad, QUERY_LONG_SIDE), "query crop", name,
-                     lighting=mini.mild_lighting(rng), jpeg_quality=92)
+    quad = fit_inside(window((cx, cy), bw * QUERY_CONTEXT, bh * QUERY_CONTEXT), *target.photo_size)
+    return View(target.photo, quad, view_size(quad, QUERY_LONG_SIDE), "query crop", name,
+                lighting=mild_lighting(rng), jpeg_quality=92)
 
 
 def plan(photos: dict[str, Image.Image], seed: int):
@@ -124,15 +126,15 @@ def plan(photos: dict[str, Image.Image], seed: int):
         rng = np.random.default_rng([seed, index])
         bw, bh = box[2] - box[0], box[3] - box[1]
         query_scale = QUERY_LONG_SIDE / (max(bw, bh) * QUERY_CONTEXT)
-        target = mini.ObjectOnPhoto(photo, box, sizes[photo], query_scale)
+        target = ObjectOnPhoto(photo, box, sizes[photo], query_scale)
         queries.append(_query_view(target, name, rng))
-        views += [mini.plan_easy(target, name, rng) for _ in range(4)]
-        views.append(mini.plan_perspective(target, name, rng))
-        views.append(mini.plan_scale(target, name, rng))
+        views += [plan_easy(target, name, rng) for _ in range(4)]
+        views.append(plan_perspective(target, name, rng))
+        views.append(plan_scale(target, name, rng))
         others = {p: sizes[p] for p in sizes if p != photo}
         occluder = _occluder_patch(others, sizes, rng)
-        views.append(mini.plan_occlusion(target, name, rng, *occluder))
-        views.append(mini.plan_lighting(target, name, rng))
+        views.append(plan_occlusion(target, name, rng, *occluder))
+        views.append(plan_lighting(target, name, rng))
     return objects, queries, views
 
 
@@ -143,16 +145,15 @@ def _occluder_patch(candidates: dict[str, tuple[int, int]], sizes, rng) -> tuple
     photo = keys[int(rng.integers(len(keys)))]
     w, h = sizes[photo]
     k = rng.uniform(0.2, 0.4)
-    quad = mini.fit_inside(mini.window((rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h), w * k, h * k), w, h)
+    quad = fit_inside(window((rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h), w * k, h * k), w, h)
     return photo, quad
 
 
 def build_mini_train(target: str | Path, seed: int = 0) -> Path:
     """Build mini-train into the folder `target` (created whole or not at all) and return it."""
-    return mini.build_once(target, lambda folder: _write(folder, seed),
-                           lambda folder: mini.build_record_matches(folder, mini_train_version=MINI_TRAIN_VERSION,
-                                                                    seed=seed),
-                           f"a mini-train version {MINI_TRAIN_VERSION} build with seed {seed}")
+    return build_once(target, lambda folder: _write(folder, seed),
+                      lambda folder: build_record_matches(folder, mini_train_version=MINI_TRAIN_VERSION, seed=seed),
+                      f"a mini-train version {MINI_TRAIN_VERSION} build with seed {seed}")
 
 
 def _write(folder: Path, seed: int) -> None:
@@ -164,37 +165,32 @@ def _write(folder: Path, seed: int) -> None:
     names, records = [], {}
     for i, view in enumerate(views):
         name = f"images/{view.photo}_{i:03d}.jpg"
-        (folder / name).write_bytes(mini.jpeg_bytes(mini.render(view, photos, render_rng), view.jpeg_quality))
+        (folder / name).write_bytes(jpeg_bytes(render(view, photos, render_rng), view.jpeg_quality))
         names.append(name)
         records[name] = {"photo": view.photo, "made_for": view.made_for, "recipe": view.recipe}
     entries, splits = [], []
     for index, ((photo, obj_name, box), query) in enumerate(zip(objects, query_views)):
         query_name = f"queries/q{index:02d}.jpg"
-        image = mini.render(query, photos, np.random.default_rng([seed, 20_000 + index]))
-        (folder / query_name).write_bytes(mini.jpeg_bytes(image, query.jpeg_quality))
+        image = render(query, photos, np.random.default_rng([seed, 20_000 + index]))
+        (folder / query_name).write_bytes(jpeg_bytes(image, query.jpeg_quality))
         # With a 1 x 1 reference, visibility's scale is the square root of the object's area in the query.
-        side_in_query = mini.visibility(query, box, (1.0, 1.0)).scale
+        side_in_query = visibility(query, box, (1.0, 1.0)).scale
         box_size = (side_in_query, side_in_query)
         levels: dict[str, list[str]] = {"easy": [], "hard": [], "junk": []}
         for view, name in zip(views, names):
             if view.photo != photo:
                 continue
-            level = mini.label(view, mini.visibility(view, box, box_size))
+            level = label(view, visibility(view, box, box_size))
             if level is not None:
                 levels[level].append(name)
         entries.append({"query": query_name, "name": obj_name, **{k: sorted(v) for k, v in levels.items()}})
         splits.append("val" if photo in VALIDATION_PHOTOS else "train")
-    _write_json(folder / "ground_truth.json", {"queries": entries})
-    _write_json(folder / "views.json", records)
-    _write_json(folder / "splits.json", {"split": splits, "validation_photos": list(VALIDATION_PHOTOS)})
-    (folder / "SOURCES.md").write_text(mini.sources_markdown(SOURCES).replace(
-        "the mini benchmark", "the mini-train training set"))
-    _write_json(folder / "build_info.json", {"mini_train_version": MINI_TRAIN_VERSION, "seed": seed,
-                                             "queries": len(entries), "database": len(views)})
-
-
-def _write_json(path: Path, payload) -> None:
-    path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_dataset_json(folder / "ground_truth.json", {"queries": entries})
+    write_dataset_json(folder / "views.json", records)
+    write_dataset_json(folder / "splits.json", {"split": splits, "validation_photos": list(VALIDATION_PHOTOS)})
+    (folder / "SOURCES.md").write_text(sources_markdown(SOURCES, what="the mini-train training set"))
+    write_dataset_json(folder / "build_info.json", {"mini_train_version": MINI_TRAIN_VERSION, "seed": seed,
+                                                    "queries": len(entries), "database": len(views)})
 
 
 def load_mini_train(folder: Path) -> RetrievalDataset:

@@ -17,8 +17,8 @@ from .. import config
 from . import mini, mini_train, rsfm
 from .base import DatasetFormatError, DatasetNotAvailable, RetrievalDataset
 from ..files import sha256_of
-from .download import (ArchiveError, ChecksumMismatch, DownloadError, TrustStore, UnsafeArchiveError, check_file,
-                       completed, download, extract, record_first_use)
+from ..download import (ArchiveError, ChecksumMismatch, DownloadError, TrustStore, UnsafeArchiveError, check_file,
+                        completed, download, extract, record_first_use)
 from .folder import load_folder
 from .formats import read_distractors, read_holidays, read_oxford, read_revisited, read_ukbench
 
@@ -55,7 +55,7 @@ def load_dataset(name_or_path: str | os.PathLike, download: bool = True, root: s
         DatasetNotAvailable). Files are verified, resumable and written atomically.
     root: cache folder for datasets; default `config.datasets_dir()` ($COURSE_LIB_HOME).
     manifest: use this manifest (a dict or a JSON file) instead of the one in
-        course_lib/manifests/, e.g. to fetch from a mirror or a local test server.
+        course_lib/datasets/manifests/, e.g. to fetch from a mirror or a local test server.
     """
     cache = Path(root).expanduser() if root is not None else config.datasets_dir()
     key = os.fspath(name_or_path)
@@ -82,12 +82,14 @@ def load_dataset(name_or_path: str | os.PathLike, download: bool = True, root: s
 
 
 def load_manifest(name_or_path: str | os.PathLike) -> dict:
-    """The manifest of a registered dataset (course_lib/manifests/<name>.json), or of a given JSON file."""
+    """The manifest of a registered dataset (course_lib/datasets/manifests/<name>.json), or of a given JSON file."""
     text = os.fspath(name_or_path)
     path = Path(text) if text.endswith(".json") else MANIFEST_DIR / f"{text}.json"
     if not path.is_file():
-        raise DatasetNotAvailable(f"no manifest {path}: course_lib's data/ folder is missing "
-                                  f"(install from a checkout with `pip install -e .`)")
+        if text.endswith(".json"):
+            raise DatasetNotAvailable(f"no manifest {path}: no such file")
+        raise DatasetNotAvailable(f"no manifest {path}: this install of course_lib lacks the manifests it ships "
+                                  f"in course_lib/datasets/manifests/ (reinstall it)")
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
@@ -268,7 +270,7 @@ def _load_registered(spec: dict, cache: Path, allow_download: bool, progress: bo
 # --------------------------------------------------------------------------------------------------
 
 def _load_mini(cache: Path) -> RetrievalDataset:
-    """Build the mini benchmark once (course_lib.mini) into the cache, then load it as a folder."""
+    """Build the mini benchmark once (course_lib.datasets.mini) into the cache, then load it as a folder."""
     target = cache / f"mini-v{mini.MINI_VERSION}"
     mini.build_mini(target)  # returns at once when a complete build is already there
     return load_folder(target, name="mini", protocol="revisited")

@@ -65,8 +65,9 @@ def tuple_pairs(dataset: RetrievalDataset, pool_classes=None) -> TuplePairs:
         raise ValueError(f"{dataset.name}: no query has a positive, so there is nothing to train on")
     forbidden = [set(g.get("easy", [])) | set(g.get("hard", [])) | set(g.get("junk", [])) for g in dataset.gnd]
     query_class = dataset.extra.get("query_class")
-    return TuplePairs(anchors, positives, anchor_query, anchor_boxes, list(dataset.images), [int(c) for c in pool_classes],
-                      forbidden, [int(c) for c in query_class] if query_class is not None else None)
+    return TuplePairs(anchors, positives, anchor_query, anchor_boxes, list(dataset.images),
+                      [int(c) for c in pool_classes], forbidden,
+                      [int(c) for c in query_class] if query_class is not None else None)
 
 
 @dataclass

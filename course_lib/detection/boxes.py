@@ -167,10 +167,3 @@ def greedy_nms(boxes, scores, iou_threshold: float = 0.5) -> torch.Tensor:
 def clip_boxes(boxes, width: float, height: float) -> torch.Tensor:
     """Boxes cut to the image (0..width, 0..height)."""
     return ops.clip_boxes_to_image(as_boxes(boxes), (round(height), round(width)))
-
-
-def cells_to_pixels(cell_boxes, stride_x: float, stride_y: float) -> torch.Tensor:
-    """(x, y, w, h) boxes in feature-map cells -> (x1, y1, x2, y2) in image pixels."""
-    cells = as_boxes(cell_boxes, "cell_boxes")
-    x, y, w, h = cells.unbind(dim=1)
-    return torch.stack([x * stride_x, y * stride_y, (x + w) * stride_x, (y + h) * stride_y], dim=1)

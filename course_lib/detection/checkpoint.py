@@ -1,14 +1,21 @@
 """Detector checkpoints in the fine-tuning format (train.checkpoint): the trainable weights as a state dict
-(+ optimizer state for resuming) and a JSON sidecar that says how to rebuild the network; weights_only loading."""
+(+ optimizer state for resuming) and a JSON sidecar that says how to rebuild the network; weights_only loading.
+Also the trained detector cached as such a checkpoint, keyed by its training settings."""
 from __future__ import annotations
 
+import hashlib
+import json
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from ..train.checkpoint import load_weights_into, read_sidecar, write_checkpoint
+from .. import config
+from ..train.checkpoint import CheckpointError, load_weights_into, read_sidecar, write_checkpoint
 
 FORMAT = "course_lib.detector-checkpoint/1"
+DETECTOR_VERSION = 3   # the cache key's version; 3: saved as a detector checkpoint (weights + JSON sidecar)
 
 
 def network_settings(model, class_names) -> dict:
@@ -53,3 +60,40 @@ def load_detector(path: str | Path, device=None, backbone=None):
                            max_size=network["max_size"], backbone=backbone)
     state = load_weights_into(model, path, frozen_prefix="backbone.backbone.", kind="detector")
     return model.to(device or "cpu").eval(), record, {"optimizer": state.get("optimizer"), "rng": state.get("rng")}
+
+
+def detector_key(**settings) -> str:
+    """The cache name of a detector trained with these settings (and this kit's version of it, and torch's)."""
+    spec = {"version": DETECTOR_VERSION, "torch": torch.__version__.split("+")[0], **settings}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def trained_detector(scenes: Sequence, num_classes: int, steps: int = 150, batch_size: int = 4, lr: float = 0.01,
+                     seed: int = 0, scene_seed: int = 0, progress: bool = True, device: str = "cpu",
+                     class_names: Sequence[str] | None = None) -> tuple:
+    """Build and train the detector, or load it from the cache folder when these settings trained one
+    before. The cache file is a detector checkpoint as `save_detector` writes it, so
+    `python -m course_lib` can use it too. Returns the model (eval mode) and its record (settings,
+    losses, seconds, cache file)."""
+    from .detector import ANCHOR_RATIOS, ANCHOR_SIZES, DEFAULT_TAP, HEAD_WIDTH, build_detector, train_detector
+
+    class_names = list(class_names or [f"class {i}" for i in range(1, num_classes)])
+    settings = {"scenes": len(scenes), "scene_seed": scene_seed, "num_classes": num_classes, "steps": steps,
+                "batch_size": batch_size, "lr": lr, "seed": seed, "tap": DEFAULT_TAP,
+                "anchors": [list(ANCHOR_SIZES), list(ANCHOR_RATIOS)], "head": HEAD_WIDTH}
+    path = config.home_dir() / "detection" / f"detector-{detector_key(**settings)}.pt"
+    if path.is_file():
+        try:
+            model, record, _ = load_detector(path)
+            return model, {**record, "cached": True}
+        except CheckpointError:
+            pass  # a damaged cache entry: train again and replace it
+    torch.manual_seed(seed)
+    model = build_detector(num_classes)
+    start = time.perf_counter()
+    history = train_detector(model, scenes, steps, batch_size, lr, seed, progress, device)
+    model.cpu()
+    record = {"settings": settings, "losses": history, "seconds": time.perf_counter() - start,
+              "file": config.display_path(path), "step": steps}
+    save_detector(path, model, class_names, record)
+    return model, {**record, "cached": False}

@@ -1,6 +1,7 @@
 """Detection data in the COCO format that a student supplies: a folder with images/ and annotations.json
 (images, annotations with [x, y, width, height] boxes, categories), checked entry by entry with one-line
-errors, read as detection scenes; and the offline scenes written out in that format."""
+errors, read as detection scenes; and the offline scenes written out in that format (their boxes as COCO
+annotations, which COCO AP scores against too)."""
 from __future__ import annotations
 
 import json
@@ -136,20 +137,29 @@ def load_coco_scenes(folder: str | Path, max_side: int | None = 512) -> tuple[li
     return found, names
 
 
+def box_annotations(scenes: Sequence[Scene]) -> list[dict]:
+    """The scenes' boxes as COCO annotation entries: ids and image ids from 1 in scene order, [x, y, width,
+    height] boxes in pixels."""
+    annotations = []
+    for image_id, scene in enumerate(scenes, start=1):
+        for (x1, y1, x2, y2), label in zip(scene.boxes.tolist(), scene.labels.tolist()):
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(label),
+                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
+    return annotations
+
+
 def write_coco(scenes: Sequence[Scene], folder: str | Path, class_names: Sequence[str]) -> Path:
     """Write scenes as a COCO folder (images/scene_0000.png ..., annotations.json): the format
     `train-detector` reads, e.g. to see an example or to train from the offline scenes elsewhere."""
     folder = Path(folder).expanduser()
     (folder / IMAGES).mkdir(parents=True, exist_ok=True)
-    images, annotations = [], []
+    images = []
     for n, scene in enumerate(scenes):
         name = f"scene_{n:04d}.png"
         with atomic_write(folder / IMAGES / name) as f:
             scene.image.save(f, format="PNG")
         images.append({"id": n + 1, "file_name": name, "width": scene.image.width, "height": scene.image.height})
-        for (x1, y1, x2, y2), label in zip(scene.boxes.tolist(), scene.labels.tolist()):
-            annotations.append({"id": len(annotations) + 1, "image_id": n + 1, "category_id": int(label),
-                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
+    annotations = box_annotations(scenes)
     write_json(folder / ANNOTATIONS, {"images": images, "annotations": annotations,
                                       "categories": [{"id": k, "name": name}
                                                      for k, name in enumerate(class_names, start=1)]})

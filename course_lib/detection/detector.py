@@ -1,12 +1,7 @@
 """A real Faster R-CNN that runs offline: torchvision's FasterRCNN on the frozen ImageNet EfficientNet-Lite0
-(stride-16 map and a small trainable neck), trained briefly on the offline scenes, cached, scored with COCO AP."""
+(stride-16 map and a small trainable neck): built, trained on detection scenes, run on images."""
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
-import json
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,10 +13,8 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.ops import MultiScaleRoIAlign
 from tqdm.auto import tqdm
 
-from .. import config
 from ..models import load_backbone
 
-DETECTOR_VERSION = 3   # 3: saved as a detector checkpoint (weights + JSON sidecar)
 HEAD_WIDTH = 256                            # the box head's two layers (torchvision's default: 1024)
 DEFAULT_TAP = "blocks4"                     # EfficientNet-Lite0 stride 16, 112 channels
 ANCHOR_SIZES = (32, 64, 128, 256)
@@ -124,43 +117,6 @@ def train_detector(model: FasterRCNN, scenes: Sequence, steps: int = 150, batch_
     return history
 
 
-def detector_key(**settings) -> str:
-    spec = {"version": DETECTOR_VERSION, "torch": torch.__version__.split("+")[0], **settings}
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def trained_detector(scenes: Sequence, num_classes: int, steps: int = 150, batch_size: int = 4, lr: float = 0.01,
-                     seed: int = 0, scene_seed: int = 0, progress: bool = True, device: str = "cpu",
-                     class_names: Sequence[str] | None = None) -> tuple[FasterRCNN, dict]:
-    """Build and train the detector, or load it from the cache folder when these settings trained one
-    before. The cache file is a detector checkpoint (detection.checkpoint, the fine-tuning format), so
-    `python -m course_lib` can use it too. Returns the model (eval mode) and its record (settings,
-    losses, seconds, cache file)."""
-    from ..train.checkpoint import CheckpointError
-    from .checkpoint import load_detector, save_detector
-
-    class_names = list(class_names or [f"class {i}" for i in range(1, num_classes)])
-    settings = {"scenes": len(scenes), "scene_seed": scene_seed, "num_classes": num_classes, "steps": steps,
-                "batch_size": batch_size, "lr": lr, "seed": seed, "tap": DEFAULT_TAP,
-                "anchors": [list(ANCHOR_SIZES), list(ANCHOR_RATIOS)], "head": HEAD_WIDTH}
-    path = config.home_dir() / "detection" / f"detector-{detector_key(**settings)}.pt"
-    if path.is_file():
-        try:
-            model, record, _ = load_detector(path)
-            return model, {**record, "cached": True}
-        except CheckpointError:
-            pass  # a damaged cache entry: train again and replace it
-    torch.manual_seed(seed)
-    model = build_detector(num_classes)
-    start = time.perf_counter()
-    history = train_detector(model, scenes, steps, batch_size, lr, seed, progress, device)
-    model.cpu()
-    record = {"settings": settings, "losses": history, "seconds": time.perf_counter() - start,
-              "file": config.display_path(path), "step": steps}
-    save_detector(path, model, class_names, record)
-    return model, {**record, "cached": False}
-
-
 @torch.inference_mode()
 def detect(model: FasterRCNN, images: Sequence[torch.Tensor], score_threshold: float = 0.05) -> list[dict]:
     """Boxes, labels and scores per image ((3, H, W) tensors in [0, 1]), scores above the threshold."""
@@ -171,36 +127,3 @@ def detect(model: FasterRCNN, images: Sequence[torch.Tensor], score_threshold: f
         keep = found["scores"] >= score_threshold
         out.append({k: v[keep].cpu() for k, v in found.items()})
     return out
-
-
-def coco_ap(scenes: Sequence, detections: Sequence[dict], class_names: Sequence[str]) -> dict:
-    """COCO-style AP@[.5:.95], AP@0.5 and AP@0.75 of the detections on the scenes, computed by pycocotools."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    images, annotations, results = [], [], []
-    for image_id, (scene, found) in enumerate(zip(scenes, detections)):
-        images.append({"id": image_id, "width": scene.image.width, "height": scene.image.height})
-        for box, label in zip(scene.boxes.tolist(), scene.labels.tolist()):
-            x1, y1, x2, y2 = box
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(label),
-                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
-        for box, label, score in zip(found["boxes"].tolist(), found["labels"].tolist(), found["scores"].tolist()):
-            x1, y1, x2, y2 = box
-            results.append({"image_id": image_id, "category_id": int(label), "bbox": [x1, y1, x2 - x1, y2 - y1],
-                            "score": float(score)})
-    truth = COCO()
-    truth.dataset = {"images": images, "annotations": annotations,
-                     "categories": [{"id": i + 1, "name": n} for i, n in enumerate(class_names)]}
-    with contextlib.redirect_stdout(io.StringIO()):
-        truth.createIndex()
-        if not results:
-            return {"AP@[.5:.95]": 0.0, "AP@0.5": 0.0, "AP@0.75": 0.0, "detections": 0}
-        found = truth.loadRes(results)
-        evaluation = COCOeval(truth, found, "bbox")
-        evaluation.evaluate()
-        evaluation.accumulate()
-        evaluation.summarize()
-    stats = evaluation.stats
-    return {"AP@[.5:.95]": float(stats[0]), "AP@0.5": float(stats[1]), "AP@0.75": float(stats[2]),
-            "detections": len(results)}

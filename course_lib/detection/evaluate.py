@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-import os
 from functools import cached_property
 from pathlib import Path
 
@@ -13,25 +11,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import config
+from ..cache import TABLE, box_spec, cache_folder, content_key, expect, images_fingerprint, read_or_compute
 from ..experiment import score_ranking
-from ..features import image_tensor
-from ..files import atomic_write
+from ..features import conv_map
 from ..images import image_size
 from ..index.exact import rank_database
 from .boxes import paired_iou
 from .localize import DEFAULT_ALPHA, localize, query_vector
 
-CACHE_VERSION = 1
-
-
-def images_fingerprint(paths) -> str:
-    """Hash of image files' names, sizes and modification times: a cache key changes when a file does."""
-    digest = hashlib.sha256()
-    for path in paths:
-        stat = os.stat(path)
-        digest.update(f"{os.fspath(path)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+CACHE_VERSION = 2  # 2: images keyed by their content, not their size and time; maps in true float32
+BOX = ("x1", "y1", "x2", "y2")  # a box's columns in the cached tables
 
 
 class MapStore:
@@ -48,14 +37,11 @@ class MapStore:
         spec = {"version": CACHE_VERSION, "dataset": self.dataset.name, "backbone": self.backbone.name,
                 "tap": self.tap, "max_side": self.max_side, "db": images_fingerprint(self.dataset.images),
                 "queries": images_fingerprint(self.dataset.queries),
-                "bboxes": [list(map(float, b)) if b is not None else None for b in self.dataset.bboxes],
-                **settings}
-        return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:20]
+                "bboxes": [box_spec(b) for b in self.dataset.bboxes], **settings}
+        return content_key(spec)
 
-    @torch.inference_mode()
     def _map(self, path, bbox=None) -> torch.Tensor:
-        x = image_tensor(path, self.max_side, bbox)[None].to(next(self.backbone.parameters()).device)
-        return self.backbone(x, (self.tap,))[self.tap][0].float().cpu()
+        return conv_map(self.backbone, path, self.tap, self.max_side, bbox)
 
     def image(self, i: int) -> torch.Tensor:
         if i not in self._images:
@@ -73,20 +59,16 @@ class MapStore:
 
 
 def _cache_path(kind: str, key: str) -> Path:
-    return config.home_dir() / "detection" / f"{kind}-{key}.csv"
+    return cache_folder("detection") / f"{kind}-{key}{TABLE.suffix}"
 
 
-def _cached_table(path: Path, compute) -> pd.DataFrame:
-    if path.is_file():
-        try:
-            return pd.read_csv(path)
-        except (OSError, ValueError, pd.errors.ParserError):
-            path.unlink(missing_ok=True)
-    table = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as f:
-        f.write(table.to_csv(index=False).encode())
-    return table
+def _cached_table(path: Path, compute, columns) -> pd.DataFrame:
+    """The table cached at `path`, or `compute()` written there; a table without all of `columns` is damaged."""
+    def check(table: pd.DataFrame) -> None:
+        missing = [c for c in columns if c not in table.columns]
+        expect(not missing, f"no column {', '.join(missing)}")
+
+    return read_or_compute(path, compute, TABLE, check, "detection cache entry")
 
 
 def positive_pairs(dataset, queries=None, per_query: int | None = None) -> list[tuple[int, int, str]]:
@@ -177,7 +159,7 @@ def compare_localizers(maps: MapStore, pairs, methods=("exhaustive", "refine"),
         return pd.DataFrame(rows)
 
     key = maps.key(pairs=[list(p) for p in pairs], methods=list(methods), alpha=alpha)
-    return _cached_table(_cache_path("localize", key), compute)
+    return _cached_table(_cache_path("localize", key), compute, ("query", "image", "level", "method", "iou", *BOX))
 
 
 def summarize_localizers(table: pd.DataFrame, located_iou: float = 0.5) -> pd.DataFrame:
@@ -213,7 +195,8 @@ def rerank_by_region(maps: MapStore, db_descriptors: np.ndarray, query_descripto
 
     digest = hashlib.sha256(before[:k].tobytes()).hexdigest()[:16]
     shortlist = _cached_table(_cache_path("rerank", maps.key(k=k, method=method, alpha=alpha, shortlist=digest,
-                                                                     name=name)), compute)
+                                                                     name=name)), compute,
+                              ("query", "rank", "image", "score", *BOX))
     after = before.copy()
     for q, group in shortlist.groupby("query"):
         after[:k, q] = group.sort_values(["score", "rank"], ascending=[False, True])["image"].to_numpy()
@@ -242,7 +225,7 @@ def region_search_study(maps: MapStore, L: int = 3, proposals=None, proposals_na
                              for q in range(dataset.n_queries) for r, i in enumerate(ranks[:, q])])
 
     key = maps.key(L=L, regions="rmac-grid") if proposals is None else maps.key(regions=proposals_name)
-    table = _cached_table(_cache_path("regions", key), compute)
+    table = _cached_table(_cache_path("regions", key), compute, ("query", "rank", "image", *BOX))
     ranks = np.zeros((len(dataset), dataset.n_queries), dtype=np.int64)
     best = [{} for _ in range(dataset.n_queries)]
     for row in table.itertuples(index=False):

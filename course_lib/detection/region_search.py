@@ -1,33 +1,73 @@
-"""Region-based search: describe regions of every database image (RoI Align on the conv map + max-pooling),
-index all regional descriptors with faiss, and answer a query by its best region: the image and the box.
+"""Search by regions: every region of every database image in one faiss index (`RegionIndex`), a query answered
+by its best region (the image and the box) or by the votes of its own regions' nearest regions.
 
-The regions are proposed in one of two ways: the R-MAC grid (fixed, the same for every image), or the boxes
-a trained detector finds (`detector_boxes`: what Faster R-CNN thinks is an object, whatever its class), each
-with the whole image besides, so an image without detections can still be found."""
+Two descriptions of regions: `rmac_region_macs`, the exact MAC of each R-MAC grid region of a conv map (the
+votes of Xie, Hong, Zhang, Tian, "Image Classification and Retrieval are ONE", ICMR 2015: a test image's label
+is the vote of its regions' nearest labelled regions, and the same index ranks images for an instance query);
+and `pixel_box_macs`, the max over a RoI Align of boxes given in pixels, proposed either by the R-MAC grid
+(fixed, the same for every image) or by a trained detector (`detector_boxes`: what Faster R-CNN thinks is an
+object, whatever its class), each with the whole image besides, so an image without detections can still be found.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
-import faiss
 import numpy as np
 import torch
 from torch.nn import functional as F
 from torchvision import ops
 
-from ..pooling import rmac_regions
+from ..cache import ARRAYS, box_spec, cache_folder, content_key, expect, images_fingerprint, read_or_compute
+from ..features import conv_map, image_tensor
+from ..index import build_index, search
+from ..pooling import regional_max, rmac_regions
 from .localize import cells_to_box
 
+REGIONS_VERSION = 2  # 2: images keyed by their content, not their size and time
 
-@dataclass
+
 class RegionIndex:
-    """All regions of a database: faiss inner-product index, the image each region belongs to, its box."""
+    """All regions of a set of images in one exact inner-product faiss index: region r belongs to image
+    `owners[r]` and, when the regions came with boxes, covers `boxes[r]` (x1, y1, x2, y2 in image pixels)."""
 
-    index: faiss.Index
-    owners: np.ndarray      # (R,) database id of each region
-    boxes: np.ndarray       # (R, 4) x1, y1, x2, y2 in pixels of the image file
+    def __init__(self, regions: Sequence[np.ndarray], boxes: Sequence[np.ndarray] | None = None,
+                 ids: Sequence[int] | None = None):
+        """regions: one (R_i, D) array of unit descriptors per image; boxes: one (R_i, 4) array per image;
+        ids: the images' ids (default 0, 1, 2, ...)."""
+        ids = list(range(len(regions)) if ids is None else ids)
+        self.owners = np.concatenate([np.full(len(r), i, dtype=np.int64) for i, r in zip(ids, regions)])
+        self.n_images = max(ids, default=-1) + 1
+        self.boxes = None if boxes is None else np.concatenate(boxes)
+        self.index = build_index(np.concatenate(regions))
 
     def __len__(self) -> int:
         return len(self.owners)
+
+    def image_votes(self, regions: np.ndarray, k: int = 10) -> np.ndarray:
+        """Each query region's k nearest regions vote with their similarity for the images owning them
+        (one vote per image per query region): summed votes per image, (n_images,)."""
+        sims, ids = search(self.index, regions, k)
+        votes = np.zeros((len(regions), self.n_images))
+        for row, (s, i) in enumerate(zip(sims, ids)):
+            np.maximum.at(votes[row], self.owners[i], np.maximum(s, 0))
+        return votes.sum(axis=0)
+
+    def classify(self, regions: np.ndarray, labels: Sequence, k: int = 10):
+        """The label whose images collect the most votes from this image's regions."""
+        labels = np.asarray(labels)
+        votes = self.image_votes(regions, k)
+        classes = np.unique(labels)
+        return classes[np.argmax([votes[labels == c].sum() for c in classes])]
+
+    def rank(self, regions: np.ndarray, k: int = 10) -> np.ndarray:
+        """Images best first by their votes (ties by image id): an instance search over regions."""
+        return np.argsort(-self.image_votes(regions, k), kind="stable")
+
+
+def rmac_region_macs(maps: torch.Tensor, L: int = 2) -> np.ndarray:
+    """The exact MAC of each R-MAC region of one (C, H, W) map (whole map included), L2-normalised: (R, C)."""
+    macs = regional_max(maps[None], rmac_regions(maps.shape[-2], maps.shape[-1], L))[0]
+    return F.normalize(macs.double(), dim=1).float().numpy()
 
 
 def propose_regions(map_size: tuple[int, int], image_size: tuple[int, int], L: int = 3) -> np.ndarray:
@@ -35,10 +75,10 @@ def propose_regions(map_size: tuple[int, int], image_size: tuple[int, int], L: i
     return np.array([cells_to_box(r, map_size, image_size) for r in rmac_regions(*map_size, L)], dtype=np.float64)
 
 
-def describe_regions(maps: torch.Tensor, regions: np.ndarray, image_size: tuple[int, int],
-                     output_size: int = 3) -> np.ndarray:
-    """L2-normalised max-pooled descriptor of each region: RoI Align of the (C, H, W) map to an
-    output_size x output_size grid, then the max over the grid. Returns (R, C) float32."""
+def pixel_box_macs(maps: torch.Tensor, regions: np.ndarray, image_size: tuple[int, int],
+                   output_size: int = 3) -> np.ndarray:
+    """L2-normalised max-pooled descriptor of each box in pixels of the image: RoI Align of the (C, H, W) map
+    to an output_size x output_size grid, then the max over the grid (an approximate MAC). Returns (R, C)."""
     scale = maps.shape[-1] / image_size[0]
     boxes = torch.as_tensor(regions, dtype=maps.dtype)
     aligned = ops.roi_align(maps[None], [boxes], output_size=output_size, spatial_scale=scale, sampling_ratio=2,
@@ -54,7 +94,6 @@ def detector_boxes(model, image_path, max_side: int | None = 512, score_threshol
     claiming the same object give one region), and the `max_boxes` best are kept. The detector sees the
     image with its longer side at most `max_side` (it resizes again on its own); boxes are scaled back.
     """
-    from ..features import image_tensor
     from ..images import image_size
     from .detector import detect
 
@@ -74,7 +113,8 @@ def build_region_index(maps_of, image_sizes, ids, L: int = 3, proposals=None) ->
 
     proposals: None for the R-MAC grid of scales 1..L, or a function giving image i's boxes in pixels
     (`detector_boxes`), to which the whole image is added."""
-    vectors, owners, all_boxes = [], [], []
+    ids = list(ids)
+    vectors, all_boxes = [], []
     for i in ids:
         maps = maps_of(i)
         if proposals is None:
@@ -83,13 +123,9 @@ def build_region_index(maps_of, image_sizes, ids, L: int = 3, proposals=None) ->
             width, height = image_sizes[i]
             regions = np.concatenate([[[0.0, 0.0, float(width), float(height)]],
                                       np.asarray(proposals(i), dtype=np.float64).reshape(-1, 4)])
-        vectors.append(describe_regions(maps, regions, image_sizes[i]))
-        owners += [i] * len(regions)
+        vectors.append(pixel_box_macs(maps, regions, image_sizes[i]))
         all_boxes.append(regions)
-    data = np.ascontiguousarray(np.concatenate(vectors), dtype=np.float32)
-    index = faiss.IndexFlatIP(data.shape[1])
-    index.add(data)
-    return RegionIndex(index, np.asarray(owners, dtype=np.int64), np.concatenate(all_boxes))
+    return RegionIndex(vectors, all_boxes, ids)
 
 
 def search_regions(regions: RegionIndex, query: np.ndarray, k: int | None = None) -> list[tuple[int, float, tuple]]:
@@ -133,3 +169,28 @@ def located_share(dataset, best_boxes: list[dict], threshold: float = 0.5) -> tu
     if not found:
         return float("nan"), 0
     return float((paired_iou(found, truth) >= threshold).mean()), len(found)
+
+
+def dataset_regions(dataset, backbone, max_side: int = 224, L: int = 2) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """`rmac_region_macs` of every database image and every query (cropped to its box), cached in the "regions"
+    cache folder, keyed by the images' contents, the backbone, the size and L."""
+    spec = {"version": REGIONS_VERSION, "backbone": backbone.name, "max_side": max_side, "L": L,
+            "db": images_fingerprint(dataset.images), "queries": images_fingerprint(dataset.queries),
+            "bboxes": [box_spec(b) for b in dataset.bboxes]}
+    path = cache_folder("regions") / f"{dataset.name}-{content_key(spec, 24)}{ARRAYS.suffix}"
+    n_images = len(dataset.images) + len(dataset.queries)
+
+    def compute() -> dict[str, np.ndarray]:
+        found = [rmac_region_macs(conv_map(backbone, p, max_side=max_side), L) for p in dataset.images]
+        found += [rmac_region_macs(conv_map(backbone, p, max_side=max_side, bbox=b), L)
+                  for p, b in zip(dataset.queries, dataset.bboxes)]
+        return {"vectors": np.concatenate(found), "counts": np.array([len(r) for r in found])}
+
+    def check(stored) -> None:
+        vectors, counts = stored["vectors"], stored["counts"]
+        expect(vectors.ndim == 2 and counts.shape == (n_images,) and counts.sum() == len(vectors),
+               f"{len(vectors)} vectors in {counts.shape} counts, expected counts for {n_images} images")
+
+    stored = read_or_compute(path, compute, ARRAYS, check, "region cache entry")
+    regions = np.split(stored["vectors"], np.cumsum(stored["counts"])[:-1])
+    return regions[:len(dataset.images)], regions[len(dataset.images):]

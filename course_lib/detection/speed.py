@@ -2,24 +2,14 @@
 Fast R-CNN-style (one CNN pass, RoI Align per proposal) and Faster R-CNN (learned proposals), same backbone."""
 from __future__ import annotations
 
-import statistics
-import time
-
 import pandas as pd
 import torch
 from torch.nn import functional as F
 from torchvision.models.detection import FasterRCNN
 
+from ..timing import fastest_seconds
+
 RCNN_CROP = 224   # R-CNN warps every proposal to a fixed input size (227 for AlexNet)
-
-
-def _median_seconds(run, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 @torch.inference_mode()
@@ -59,7 +49,8 @@ def faster_style(model: FasterRCNN, image: torch.Tensor) -> dict:
 
 def pipeline_costs(model: FasterRCNN, image: torch.Tensor, proposals: torch.Tensor, rcnn_proposals: int | None = None,
                    repeats: int = 3) -> pd.DataFrame:
-    """Seconds per image of the three pipelines on one (3, H, W) image, median of `repeats`.
+    """Seconds per image of the three pipelines on one (3, H, W) image, the fastest of `repeats`
+    (`timing.fastest_seconds`).
 
     Fast-style and Faster get all `proposals` (Faster makes its own, as many as its RPN keeps);
     R-CNN-style runs on the first `rcnn_proposals` only (the CNN on each is slow) and its time
@@ -69,9 +60,9 @@ def pipeline_costs(model: FasterRCNN, image: torch.Tensor, proposals: torch.Tens
     model.eval()
     count = len(proposals)
     subset = proposals[: rcnn_proposals or count]
-    rcnn = _median_seconds(lambda: rcnn_style(model, image, subset), max(1, repeats // 2)) * count / len(subset)
-    fast = _median_seconds(lambda: fast_style(model, image, proposals), repeats)
-    faster = _median_seconds(lambda: faster_style(model, image), repeats)
+    rcnn = fastest_seconds(lambda: rcnn_style(model, image, subset), max(1, repeats // 2))[1] * count / len(subset)
+    fast = fastest_seconds(lambda: fast_style(model, image, proposals), repeats)[1]
+    faster = fastest_seconds(lambda: faster_style(model, image), repeats)[1]
     table = pd.DataFrame({"seconds per image": [rcnn, fast, faster]},
                          index=["R-CNN style", "Fast R-CNN style", "Faster R-CNN"])
     table["speed-up vs R-CNN style"] = rcnn / table["seconds per image"]

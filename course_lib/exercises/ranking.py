@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from ..rerank.expansion import average_query_expansion
-from ..rerank.knn import normalize_rows
 from ..rerank.spatial import homography_inliers
-from ..train.ranking_losses import triplet_hinge
+from ..train.losses import triplet_hinge
+from ..transforms import l2_normalise
 from .checking import (
     TOLERANCE,
     CheckFailure,
@@ -89,9 +89,9 @@ def check_triplet_loss(fn: Callable, seed: int = 0) -> CheckResult:
 
 def _aqe_hint(yours, db, queries, ranks, k) -> str:
     variants = {
-        "include the query itself in the sum": normalize_rows(db[ranks[:k].T].sum(axis=1)),
+        "include the query itself in the sum": l2_normalise(db[ranks[:k].T].sum(axis=1)),
         "normalise the result to unit length": queries + db[ranks[:k].T].sum(axis=1),
-        "use the top k of the list, not k + 1": normalize_rows(queries + db[ranks[:k + 1].T].sum(axis=1)),
+        "use the top k of the list, not k + 1": l2_normalise(queries + db[ranks[:k + 1].T].sum(axis=1)),
     }
     for hint, variant in variants.items():
         if yours.shape == variant.shape and rel_error(yours, variant) < 1e-4:
@@ -104,8 +104,8 @@ def check_aqe(fn: Callable, seed: int = 0) -> CheckResult:
     rng = np.random.default_rng(seed)
     cases = []
     for n_db, n_q, d, k in [(6, 1, 2, 2), (30, 4, 8, 3), (50, 7, 16, 1), (40, 5, 8, 0), (100, 10, 32, 10)]:
-        db = normalize_rows(rng.normal(size=(n_db, d)))
-        queries = normalize_rows(rng.normal(size=(n_q, d)))
+        db = l2_normalise(rng.normal(size=(n_db, d)))
+        queries = l2_normalise(rng.normal(size=(n_q, d)))
         ranks = np.argsort(-(db @ queries.T), axis=0)
         cases.append((db, queries, ranks, k))
 

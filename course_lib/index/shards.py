@@ -272,12 +272,6 @@ def load_method(folder: str | os.PathLike, method: str) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def load_queries(folder: str | os.PathLike, method: str) -> np.ndarray:
-    """The query descriptors of one method."""
-    with np.load(Path(folder).expanduser() / QUERIES) as z:
-        return z[method]
-
-
 def peak_memory_mb() -> float | None:
     """The process's peak resident memory so far (VmHWM, Linux), in MB; None where /proc does not say."""
     try:

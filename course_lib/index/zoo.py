@@ -12,6 +12,7 @@ import faiss
 import numpy as np
 import pandas as pd
 
+from ..timing import fastest_seconds
 from .exact import as_float32, complete_ranking, rank_database, top_k
 
 KNOBS = {"nprobe": "IVF: inverted lists visited per query", "efSearch": "HNSW: candidate list length while searching"}
@@ -96,13 +97,9 @@ def recall_at(found_ids: np.ndarray, exact_ids: np.ndarray, k: int) -> float:
 
 def best_ms_per_query(search: Callable[[], object], n_queries: int, repeats: int = 3) -> tuple[object, float]:
     """(what `search()` returned, ms per query): the fastest of `repeats` calls of one batched search of
-    n_queries queries. The fastest, not the mean: the others were slowed by something else on the machine."""
-    best, result = np.inf, None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = search()
-        best = min(best, time.perf_counter() - start)
-    return result, 1000 * best / n_queries
+    n_queries queries (`timing.fastest_seconds`)."""
+    result, seconds = fastest_seconds(search, repeats)
+    return result, 1000 * seconds / n_queries
 
 
 def timed_search(index: faiss.Index, queries: np.ndarray, k: int, repeats: int = 3) -> tuple[np.ndarray, float]:
@@ -171,9 +168,7 @@ def ranked_search(db: np.ndarray, queries: np.ndarray, factory: str | None = Non
     """
     db, queries = as_float32(db, "db"), as_float32(queries, "queries")
     if factory is None:
-        start = time.perf_counter()
-        ranks = rank_database(db, queries)
-        ms = 1000 * (time.perf_counter() - start) / queries.shape[0]
+        ranks, ms = best_ms_per_query(lambda: rank_database(db, queries), queries.shape[0], repeats=1)
         return ranks, {"index": "exact", "dims": db.shape[1], "bytes_per_vector": 4 * db.shape[1], "ms_per_query": ms}
     index = build(factory, db)
     set_knobs(index, nprobe, ef_search)

@@ -1,7 +1,7 @@
-"""Networks: pretrained backbones with named taps (conv maps and fc activations).
+"""Networks: pretrained backbones with named taps (backbones), their inference rewrites (inference)
+and the retrieval network, backbone -> GeM -> whitening (retrieval).
 
-The retrieval network (backbone -> pooling -> whitening) and the detector join this package
-with the notebooks that need them. Names are imported on first use (torch only when a network is).
+The face lists the backbones' names, imported on first use (torch only when a network is).
 """
 from ..lazy_imports import lazy_face
 from ..names import BACKBONES, DEFAULT_BACKBONE

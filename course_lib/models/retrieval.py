@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ..pooling import GeM, l2n
-from .backbones import Backbone
+from .backbones import Backbone, TapInfo
 
 
 class RetrievalNet(nn.Module):
@@ -22,6 +22,8 @@ class RetrievalNet(nn.Module):
     trunk(x): images in [0, 1] -> feature maps after the last frozen stage (no gradient).
     top(maps): those maps -> trainable stages -> GeM (learnable p) -> L2 -> whitening -> L2.
     forward(x) = top(trunk(x)). Splitting lets training compute the trunk once per image.
+    as_backbone(): the same network as a Backbone, so a fine-tuned network is extracted, pooled, scaled
+    and cached by the one road that pretrained ones take (features.extract_descriptors).
     Batch normalisation keeps its ImageNet statistics (the network stays in eval mode while
     training, as tuples of a few images give poor batch statistics); gradients still flow.
     """
@@ -40,6 +42,7 @@ class RetrievalNet(nn.Module):
                              f"{', '.join(names[:names.index(tap) + 1])}")
         cut, end = names.index(train_from), names.index(tap) + 1
         self.backbone_name, self.tap, self.train_from = backbone.name, tap, train_from
+        self.trunk_stage_names, self.top_stage_names = names[:cut], names[cut:end]
         self.trunk_stages = nn.ModuleList(backbone.stages[:cut])
         # The trunk is shared with `backbone` (it never changes); the top is a copy, so training
         # one network leaves the backbone, and every other network made from it, as they were.
@@ -83,13 +86,24 @@ class RetrievalNet(nn.Module):
         h = maps
         for stage in self.top_stages:
             h = stage(h)
-        d = l2n(self.gem(h))
-        if self.whitening is not None:
-            d = l2n(self.whitening(d))
-        return d
+        return _pooled_and_whitened(h, self.gem, self.whitening)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.top(self.trunk(x))
+
+    DESCRIPTOR_TAP = "gem-ft"  # the network's own descriptor, as a method name: its GeM, whitening and L2
+
+    def as_backbone(self) -> Backbone:
+        """This network as a Backbone (sharing its modules): the fine-tuned conv map at the tap, pooled by any
+        pooling method, and the network's own descriptor as the fully connected tap DESCRIPTOR_TAP. Its name
+        carries the weights' fingerprint, so cached descriptors of two trainings never mix."""
+        names = self.trunk_stage_names + self.top_stage_names
+        stages = list(zip(names, [*self.trunk_stages, *self.top_stages]))
+        stages.append((self.DESCRIPTOR_TAP, _DescriptorHead(self.gem, self.whitening)))
+        taps = {self.tap: TapInfo("conv", self.gem_input_dim), self.DESCRIPTOR_TAP: TapInfo("fc", self.dim)}
+        return Backbone(f"{self.backbone_name}-ft-{self.fingerprint()}", stages, taps, default_conv=self.tap,
+                        classifier_tap=self.DESCRIPTOR_TAP, mean=self.mean.flatten().tolist(),
+                        std=self.std.flatten().tolist(), categories=[]).to(self.mean.device)
 
     def trainable_state(self) -> dict[str, Tensor]:
         """The weights fine-tuning changes (top stages, p, whitening): what a checkpoint stores."""
@@ -102,6 +116,22 @@ class RetrievalNet(nn.Module):
             h.update(key.encode())
             h.update(value.detach().cpu().contiguous().numpy().tobytes())
         return h.hexdigest()[:12]
+
+
+class _DescriptorHead(nn.Module):
+    """The end of RetrievalNet.top as a stage: GeM -> L2 -> whitening -> L2 (modules shared with the network)."""
+
+    def __init__(self, gem: nn.Module, whitening: nn.Module | None):
+        super().__init__()
+        self.gem, self.whitening = gem, whitening
+
+    def forward(self, h: Tensor) -> Tensor:
+        return _pooled_and_whitened(h, self.gem, self.whitening)
+
+
+def _pooled_and_whitened(h: Tensor, gem: nn.Module, whitening: nn.Module | None) -> Tensor:
+    d = l2n(gem(h))
+    return d if whitening is None else l2n(whitening(d))
 
 
 class TopOverMaps(nn.Module):

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .knn import knn_graph, normalize_rows, top_of_ranks
+from ..transforms import l2_normalise
+from .knn import knn_graph, top_of_ranks
 
 
 def _check_k(k, name: str = "k") -> int:
@@ -31,7 +32,7 @@ def average_query_expansion(db: np.ndarray, queries: np.ndarray, ranks: np.ndarr
     k = _check_k(k)
     db, queries = np.asarray(db, dtype=np.float32), np.asarray(queries, dtype=np.float32)
     top = top_of_ranks(ranks, k)
-    return normalize_rows(queries + db[top].sum(axis=1))
+    return l2_normalise(queries + db[top].sum(axis=1))
 
 
 def alpha_query_expansion(db: np.ndarray, queries: np.ndarray, ranks: np.ndarray, k: int = 5,
@@ -50,7 +51,7 @@ def alpha_query_expansion(db: np.ndarray, queries: np.ndarray, ranks: np.ndarray
     neighbours = db[top]                                            # (n_queries, k, D)
     sims = np.einsum("qd,qkd->qk", queries, neighbours)
     weights = np.maximum(sims, 0) ** alpha
-    return normalize_rows(queries + np.einsum("qk,qkd->qd", weights, neighbours))
+    return l2_normalise(queries + np.einsum("qk,qkd->qd", weights, neighbours))
 
 
 def database_augmentation(db: np.ndarray, k: int = 2, alpha: float = 0.0) -> np.ndarray:
@@ -66,7 +67,7 @@ def database_augmentation(db: np.ndarray, k: int = 2, alpha: float = 0.0) -> np.
         raise ValueError(f"alpha must be a non-negative number, got {alpha!r}")
     db = np.asarray(db, dtype=np.float32)
     if k == 0:
-        return normalize_rows(db)
+        return l2_normalise(db)
     sims, ids = knn_graph(db, k, include_self=False)
     if alpha == 0:
         # Unweighted, two items with the same neighbourhood (mutual neighbours, common among views of one
@@ -75,6 +76,6 @@ def database_augmentation(db: np.ndarray, k: int = 2, alpha: float = 0.0) -> np.
         # (the ranking's stable sort) on every machine, not by the last bits of a BLAS kernel.
         members = np.sort(np.concatenate([np.arange(len(db))[:, None], ids], axis=1), axis=1)
         sets, inverse = np.unique(members, axis=0, return_inverse=True)
-        return normalize_rows(db[sets].sum(axis=1))[inverse.reshape(-1)]
+        return l2_normalise(db[sets].sum(axis=1))[inverse.reshape(-1)]
     weights = np.maximum(sims, 0) ** alpha
-    return normalize_rows(db + np.einsum("nk,nkd->nd", weights, db[ids]))
+    return l2_normalise(db + np.einsum("nk,nkd->nd", weights, db[ids]))

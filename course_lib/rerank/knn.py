@@ -9,13 +9,6 @@ import numpy as np
 from ..index import build_index, search
 
 
-def normalize_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (float32); all-zero rows stay zero."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
-
-
 def knn_graph(db: np.ndarray, k: int, include_self: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Each database item's k nearest database items by inner product: (similarities, ids), each (n, k).
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import json
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -23,12 +21,13 @@ from skimage.feature import ORB
 from skimage.measure import ransac
 from skimage.transform import AffineTransform, ProjectiveTransform
 
-from .. import config
-from ..files import content_hash, save_npz
+from ..cache import ARRAYS, box_spec, cache_folder, content_key, expect, read_or_compute
+from ..files import content_hash
 from ..images import load_image
 
 MODELS = {"affine": (AffineTransform, 3), "homography": (ProjectiveTransform, 4)}
 FEATURES_VERSION = 2  # 2: keyed by the image's content, not its name, size and time
+ORB_BITS = 256  # bits of an ORB descriptor
 
 
 @dataclass(frozen=True)
@@ -58,25 +57,30 @@ def cached_orb_features(paths: Sequence, max_side: int = 512, n_keypoints: int =
     """`orb_features` of many images, cached on disk per image under the kit's cache folder, keyed by the
     image's content (sha256), the crop and the settings: extracted once, whatever the file is called or
     wherever it lies, and again when the image is edited in place."""
-    folder = Path(cache_dir) if cache_dir is not None else config.home_dir() / "local_features"
+    folder = Path(cache_dir) if cache_dir is not None else cache_folder("local_features")
     bboxes = [None] * len(paths) if bboxes is None else list(bboxes)
     found = []
     for path, bbox in zip(paths, bboxes):
-        spec = json.dumps([FEATURES_VERSION, content_hash(path), max_side, n_keypoints,
-                           None if bbox is None else [float(v) for v in bbox]])
-        file = folder / f"orb-{hashlib.sha256(spec.encode()).hexdigest()[:24]}.npz"
-        if file.is_file():
-            try:
-                with np.load(file) as stored:
-                    found.append(LocalFeatures(stored["keypoints"], np.unpackbits(stored["packed"], axis=1)
-                                               .astype(bool)[:, :256]))
-                continue
-            except (OSError, ValueError, KeyError, EOFError):  # a damaged cache entry: extract again
-                pass
-        features = orb_features(path, max_side, n_keypoints, bbox)
-        save_npz(file, keypoints=features.keypoints, packed=np.packbits(features.descriptors, axis=1))
-        found.append(features)
+        name = content_key([FEATURES_VERSION, content_hash(path), max_side, n_keypoints, box_spec(bbox)], 24)
+        stored = read_or_compute(folder / f"orb-{name}{ARRAYS.suffix}",
+                                 functools.partial(_packed_orb_features, path, max_side, n_keypoints, bbox),
+                                 ARRAYS, _check_packed_features, "local feature cache entry")
+        found.append(LocalFeatures(stored["keypoints"],
+                                   np.unpackbits(stored["packed"], axis=1).astype(bool)[:, :ORB_BITS]))
     return found
+
+
+def _packed_orb_features(path, max_side: int, n_keypoints: int, bbox) -> dict[str, np.ndarray]:
+    """`orb_features` as the cache keeps them: keypoints, and descriptors packed 8 bits to a byte."""
+    features = orb_features(path, max_side, n_keypoints, bbox)
+    return {"keypoints": features.keypoints, "packed": np.packbits(features.descriptors, axis=1)}
+
+
+def _check_packed_features(stored) -> None:
+    keypoints, packed = stored["keypoints"], stored["packed"]
+    expect(keypoints.ndim == 2 and keypoints.shape[1] == 2 and packed.shape == (len(keypoints), ORB_BITS // 8)
+           and packed.dtype == np.uint8, f"keypoints {keypoints.shape} and packed descriptors {packed.shape} "
+           f"{packed.dtype}, expected (n, 2) and (n, {ORB_BITS // 8}) uint8")
 
 
 def match_features(a: LocalFeatures, b: LocalFeatures, max_ratio: float = 0.8) -> np.ndarray:

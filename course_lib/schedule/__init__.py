@@ -1,5 +1,6 @@
 """Course logistics: the schedule in schedule.md, what is due next, calendar export, re-basing a term,
-project teams and paper talks (validation and a fair slot assignment), and its command line.
+project teams and paper talks (validation and a fair slot assignment); its command line is
+course_lib.commands.schedule.
 
 schedule.md is at once the schedule people read and the data this package parses; its preamble
 explains the format. Nothing here depends on the vision code.
@@ -12,12 +13,11 @@ from .document import (AT_CLASS, CLAIM_COLUMNS, DEFAULT_DATA_DIR, DEFAULT_OVERVI
                        ScheduleError, load_schedule, parse_schedule, to_markdown, write_schedule)
 from .calendar import (events, overview_table, render_markdown, resolve_now, status_text, to_ics, upcoming,
                        update_overview, week_ahead, write_ics)
-from .rebase import (rebase)
+from .rebase import rebase
 from .classes import (DECLARED_AT_FORMAT, CheckReport, CourseData, Problem, accepted_claims, assign_paper_talks,
                       assign_project_talks, check_course, check_deadlines, check_paper_claims, check_teams,
                       deadline_of, load_course_data,
                       load_reading_list, presentation_rounds)
-from .cli import (main)
 
 __all__ = ["document", "AT_CLASS", "CLAIM_COLUMNS", "DEFAULT_DATA_DIR", "DEFAULT_OVERVIEW", "DEFAULT_READING_LIST",
            "DEFAULT_SCHEDULE", "ICS_PRODID", "NO_CLASS", "OVERVIEW_BEGIN", "OVERVIEW_END", "PAPERS_PER_STUDENT",
@@ -27,4 +27,4 @@ __all__ = ["document", "AT_CLASS", "CLAIM_COLUMNS", "DEFAULT_DATA_DIR", "DEFAULT
            "overview_table", "render_markdown", "resolve_now", "status_text", "to_ics", "upcoming",
            "update_overview", "week_ahead", "write_ics", "rebase", "DECLARED_AT_FORMAT", "check_deadlines", "CheckReport", "CourseData", "Problem",
            "accepted_claims", "assign_paper_talks", "assign_project_talks", "check_course", "check_paper_claims",
-           "check_teams", "deadline_of", "load_course_data", "load_reading_list", "presentation_rounds", "main"]
+           "check_teams", "deadline_of", "load_course_data", "load_reading_list", "presentation_rounds"]

@@ -5,9 +5,7 @@ Fine-tuning only the top stages means the trunk's output never changes: computin
 """
 from __future__ import annotations
 
-import hashlib
-import io
-import json
+import functools
 import os
 from pathlib import Path
 
@@ -15,19 +13,19 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import config
-from ..features import Descriptors, image_tensor
-from ..files import atomic_write
+from ..cache import TENSOR, box_spec, cache_folder, content_key, expect, read_or_compute
+from ..features import Descriptors, exact_float32, image_tensor
+from ..files import content_hash
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: an image keyed by its content, not its name, size and time; maps in true float32
 
 
 class FrozenMaps:
     """Trunk maps of images, {(path, bbox): (C, H, W) tensor}, filled on demand and cached on disk.
 
-    One cache file per image (keyed by the network's trunk, the image size, the file's name, size and
-    modification time and the crop box), so a rerun, or another subset of the same images, reads instead
-    of recomputing.
+    One cache file per image (keyed by the network's trunk, the image size, the file's content and the crop
+    box), so a rerun, or another subset of the same images, reads instead of recomputing. The trunk runs in
+    true float32 on every device (`features.exact_float32`), so an entry does not depend on where it was made.
     """
 
     def __init__(self, net, max_side: int | None, cache: bool = True):
@@ -40,12 +38,16 @@ class FrozenMaps:
 
     def _cache_file(self, item: tuple) -> Path:
         path, bbox = item
-        settings = json.dumps({"version": CACHE_VERSION, "backbone": self.net.backbone_name,
-                               "train_from": self.net.train_from, "max_side": self.max_side})
-        folder = hashlib.sha256(settings.encode()).hexdigest()[:16]
-        st = os.stat(path)
-        name = hashlib.sha256(f"{path}|{bbox}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:24]
-        return config.home_dir() / "trunk_maps" / folder / f"{name}.pt"
+        folder = content_key({"version": CACHE_VERSION, "backbone": self.net.backbone_name,
+                              "train_from": self.net.train_from, "max_side": self.max_side}, 16)
+        name = content_key([content_hash(path), box_spec(bbox)], 24)
+        return cache_folder("trunk_maps") / folder / f"{name}{TENSOR.suffix}"
+
+    def _compute(self, item: tuple) -> torch.Tensor:
+        path, bbox = item
+        x = image_tensor(path, max_side=self.max_side, bbox=bbox)[None].to(next(self.net.parameters()).device)
+        with exact_float32():
+            return self.net.trunk(x)[0].cpu()
 
     def add(self, paths, bboxes=None, progress: bool | str = False) -> None:
         """Compute (or read from the cache, one small file per image) the maps of these images."""
@@ -54,25 +56,16 @@ class FrozenMaps:
         todo = [k for k in items if k not in self.maps]
         if not todo:
             return
-        device = next(self.net.parameters()).device
         for item in tqdm(todo, desc=progress if isinstance(progress, str) else "trunk maps",
                          disable=not progress, unit="img"):
-            cache_file = self._cache_file(item) if self.cache else None
-            if cache_file is not None and cache_file.exists():
-                try:
-                    self.maps[item] = torch.load(cache_file, map_location="cpu", weights_only=True)
-                    continue
-                except Exception:  # noqa: BLE001 - a damaged entry (any reason) is recomputed and rewritten
-                    pass
-            path, bbox = item
-            x = image_tensor(path, max_side=self.max_side, bbox=bbox)[None].to(device)
-            self.maps[item] = self.net.trunk(x)[0].cpu()
-            if cache_file is not None:
-                buffer = io.BytesIO()
-                torch.save(self.maps[item], buffer)
-                cache_file.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_write(cache_file) as f:
-                    f.write(buffer.getvalue())
+            if not self.cache:
+                self.maps[item] = self._compute(item)
+                continue
+            self.maps[item] = read_or_compute(
+                self._cache_file(item), functools.partial(self._compute, item), TENSOR,
+                lambda maps: expect(maps.dim() == 3 and maps.is_floating_point(),
+                                    f"a {maps.dim()}-d {maps.dtype} tensor, not a (C, H, W) map"),
+                "trunk map cache entry")
 
     def get(self, path, bbox=None) -> torch.Tensor:
         return self.maps[self.key(path, bbox)]

@@ -30,12 +30,11 @@ from ..models.retrieval import RetrievalNet, TopOverMaps
 from . import distributed
 from .checkpoint import load_state, read_sidecar, save_checkpoint
 from .frozen import FrozenMaps, describe_dataset
-from .losses import DEFAULT_MARGINS, LOSSES
+from .losses import DEFAULT_MARGINS, LOSSES, triplet_hinge
+from .mining import hard_negatives, random_negatives
+from .samplers import SAMPLERS, sample_triplets
 
 TRAINING_LOSSES = (*LOSSES, "classification")
-from .mining import hard_negatives, random_negatives
-from .ranking_losses import triplet_hinge
-from .samplers import SAMPLERS, sample_triplets
 
 
 class TrainingDiverged(RuntimeError):
@@ -47,7 +46,7 @@ class TrainSettings:
     """Everything that determines a training run (recorded in the checkpoint's sidecar)."""
 
     loss: str = "contrastive"          # "contrastive", "triplet" or "classification" (over object ids)
-    margin: float | None = None        # default: 0.7 contrastive, 0.1 triplet (cirtorch's)
+    margin: float | None = None        # default: losses.DEFAULT_MARGINS (cirtorch's)
     epochs: int = 5
     mining: str = "hard"               # "hard" (nearest non-matching, one per class) or "random"
     negatives: int = 5                 # N negatives per tuple

@@ -42,11 +42,13 @@ def distance_weights(distances: torch.Tensor, dim: int, cutoff: float = 0.5, non
     return torch.exp(log_w) * (distances < nonzero_loss_cutoff)
 
 
-def sample_triplets(embeddings: torch.Tensor, labels, strategy: str = "semi-hard", margin: float = 0.2,
+def sample_triplets(embeddings: torch.Tensor, labels, strategy: str, margin: float,
                     generator: torch.Generator | None = None, excluded: torch.Tensor | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(anchors, positives, negatives) index tensors: every positive pair of the batch with one negative.
 
+    margin: the margin of the triplet hinge the triplets will train (`losses.triplet_hinge`); only
+    semi-hard reads it.
     random: any item of another label. hard: the closest one. semi-hard: a random one farther than the
     positive but inside the margin of the hinge on squared distances (FaceNet's definition),
     d(a,p)^2 < d(a,n)^2 < d(a,p)^2 + margin; where there is none, the closest negative farther than the

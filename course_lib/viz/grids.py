@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
+from ..arrays import as_numpy
 from ..images import image_size, load_image
-from ..regions import as_numpy
 
 THUMB = 256
 COLORS = {"positive": "#2ca02c", "negative": "#d62728", "junk": "#7f7f7f", "query": "#1f77b4"}

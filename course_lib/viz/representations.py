@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from .. import pooling, regions
-from ..regions import as_numpy
+from ..arrays import as_numpy
 from .grids import COLORS, as_rgb, no_ticks
 
 

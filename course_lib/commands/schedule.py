@@ -1,4 +1,6 @@
-"""`python -m course_lib schedule ...`: status, deadlines, ICS export, checks, slot assignment, re-basing."""
+"""`schedule ...`: the course's status, deadlines, ICS export, checks, slot assignment and re-basing.
+
+It parses its own arguments (`python -m course_lib schedule --help`) and needs nothing of the vision code."""
 from __future__ import annotations
 
 import argparse
@@ -9,11 +11,17 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from ..cli import OneLineParser, one_line
-from . import document
-from .calendar import resolve_now, status_text, write_ics
-from .classes import assign_paper_talks, assign_project_talks, check_course, load_course_data
-from .document import ScheduleError, load_schedule, missing_file_message, write_schedule
-from .rebase import rebase
+from ..schedule import document
+from ..schedule.calendar import resolve_now, status_text, write_ics
+from ..schedule.classes import assign_paper_talks, assign_project_talks, check_course, load_course_data
+from ..schedule.document import ScheduleError, load_schedule, missing_file_message, write_schedule
+from ..schedule.rebase import rebase
+
+
+def add_parser(sub) -> None:
+    """Listed for the kit's --help; `main` parses the arguments (see commands.main)."""
+    sub.add_parser("schedule", help="course schedule: status, deadlines, calendar export, checks",
+                   add_help=False)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -42,11 +50,14 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """`schedule [--now ISO-DATETIME] [--ics FILE] [--check] ...`: the status by default."""
     parser = _build_parser()
-    args = parser.parse_args(argv)
-    if args.rebase and not args.output:
-        parser.error("--rebase needs --output FILE (the new schedule.md; the old one is left as it is)")
-    if (args.holiday or args.term) and not args.rebase:
-        parser.error("--holiday and --term go with --rebase")
+    try:
+        args = parser.parse_args(argv)
+        if args.rebase and not args.output:
+            parser.error("--rebase needs --output FILE (the new schedule.md; the old one is left as it is)")
+        if (args.holiday or args.term) and not args.rebase:
+            parser.error("--holiday and --term go with --rebase")
+    except SystemExit as done:  # --help, or a refusal already said in one line
+        return int(done.code or 0)
     schedule_path = Path(args.schedule) if args.schedule else document.DEFAULT_SCHEDULE
     if not schedule_path.is_file():
         print(missing_file_message(schedule_path, "schedule.md", args.schedule is None), file=sys.stderr)
@@ -86,7 +97,3 @@ def _plain(table: pd.DataFrame) -> str:
         return "  (none)"
     shown = table.assign(date=[f"{d:%a %Y-%m-%d}" for d in table.date])
     return shown.to_string(index=False)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,11 +1,14 @@
-"""`python -m course_lib train-detector SOURCE --out DIR --epochs N [--resume]`: train the Faster R-CNN of
-notebook 04 on the offline scenes or on a student's COCO folder, writing DIR/last.pt + last.json per epoch."""
+"""`train-detector SOURCE --out DIR`: train the Faster R-CNN of notebook 04 on the offline scenes or on a
+student's COCO folder, writing DIR/last.pt + last.json per epoch."""
 from __future__ import annotations
 
 import math
 import sys
 import time
 from pathlib import Path
+
+from ..cli import (MAX_IMAGE_SIDE, add_device_option, add_quiet_option, check_run_folder, positive_int, real_number,
+                   whole_number)
 
 # Settings that must match for --resume to continue a run (the number of epochs may grow).
 RESUME_KEYS = ("source", "images", "classes", "batch_size", "lr", "seed", "warmup", "steps_per_epoch", "image_size")
@@ -20,31 +23,28 @@ def add_parser(sub) -> None:
                                     "categories.")
     td.add_argument("source", metavar="SOURCE", help="'scenes' or a COCO-format folder")
     td.add_argument("--out", required=True, metavar="DIR", help="folder for last.pt and last.json")
-    td.add_argument("--epochs", type=int, default=5, help="passes over the training images (default 5)")
+    td.add_argument("--epochs", type=positive_int, default=5, help="passes over the training images (default 5)")
     td.add_argument("--resume", action="store_true", help="continue DIR/last.pt up to --epochs")
-    td.add_argument("--scenes", type=int, default=96, metavar="N", help="training scenes for SOURCE scenes (default 96)")
-    td.add_argument("--held-out", type=int, default=32, metavar="N",
+    td.add_argument("--scenes", type=positive_int, default=96, metavar="N", help="training scenes for SOURCE scenes (default 96)")
+    td.add_argument("--held-out", type=whole_number(0), default=32, metavar="N",
                     help="held-out scenes scored with COCO AP after each epoch, for SOURCE scenes (default 32; 0: none)")
     td.add_argument("--val", metavar="DIR", help="a COCO folder scored with COCO AP after each epoch")
-    td.add_argument("--batch-size", type=int, default=4, metavar="N", help="images per step (default 4)")
-    td.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (default 0.01)")
-    td.add_argument("--image-size", type=int, default=320, metavar="N",
-                    help="longer image side the detector sees (default 320; the shorter at most 3/4 of it)")
-    td.add_argument("--seed", type=int, default=0)
-    td.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    td.add_argument("--quiet", action="store_true", help="no progress bars and no summary line on stderr")
-    td.set_defaults(func=cmd_train_detector)
+    td.add_argument("--batch-size", type=positive_int, default=4, metavar="N", help="images per step (default 4)")
+    td.add_argument("--lr", type=real_number(0, 1, above=True), default=0.01,
+                    help="SGD learning rate, in (0, 1] (default 0.01)")
+    td.add_argument("--image-size", type=whole_number(64, MAX_IMAGE_SIDE, "pixels"), default=320, metavar="N",
+                    help=f"longer image side the detector sees, 64 to {MAX_IMAGE_SIDE} (default 320; the shorter at "
+                         "most 3/4 of it)")
+    td.add_argument("--seed", type=whole_number(0), default=0, help="seed of the weights and the batches (default 0)")
+    add_device_option(td)
+    add_quiet_option(td)
+    td.set_defaults(func=run)
 
 
-def _positive(option: str, value, minimum: int = 1) -> None:
-    if value < minimum:
-        raise ValueError(f"{option} {value}: must be at least {minimum}")
-
-
-def load_source(source: str, args):
+def _load_source(source: str, args):
     """(training scenes, evaluation scenes or [], class names, data description) for SOURCE."""
-    from . import scenes as scene_maker
-    from .coco import load_coco_scenes
+    from ..detection import scenes as scene_maker
+    from ..detection.coco import load_coco_scenes
 
     if source == "scenes":
         train = scene_maker.make_scenes(args.scenes, "train")
@@ -62,42 +62,23 @@ def load_source(source: str, args):
     return train, val, names, {"source": str(folder.resolve())}
 
 
-def cmd_train_detector(args) -> int:
+def run(args) -> int:
     import torch
 
     from .. import config
     from ..train.checkpoint import CheckpointError
-    from .checkpoint import load_detector, save_detector
-    from .detector import (
-        DetectorDiverged,
-        build_detector,
-        coco_ap,
-        detect,
-        make_optimizer,
-        train_detector,
-    )
+    from ..detection.checkpoint import load_detector, save_detector
+    from ..detection.average_precision import coco_ap
+    from ..detection.detector import DetectorDiverged, build_detector, detect, make_optimizer, train_detector
 
-    _positive("--epochs", args.epochs)
-    _positive("--batch-size", args.batch_size)
-    _positive("--scenes", args.scenes)
-    _positive("--held-out", args.held_out, 0)
-    _positive("--image-size", args.image_size, 64)
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise ValueError(f"--lr {args.lr}: must be a positive number")
     if args.val and args.source == "scenes":
         raise ValueError("--val: SOURCE scenes is scored on its own held-out scenes (see --held-out)")
-    out = Path(args.out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {args.out}: is a file; give a folder")
-    checkpoint = out / "last.pt"
-    if checkpoint.exists() and not args.resume:
-        raise ValueError(f"--out {args.out}: already holds last.pt; add --resume to continue it, or choose another "
-                         f"folder (nothing is overwritten)")
+    checkpoint = check_run_folder("--out", args.out, args.resume) / "last.pt"
     if args.resume and not checkpoint.exists():
         raise ValueError(f"--resume: {checkpoint} does not exist; start without --resume")
     config.writable_home()
     device = config.get_device(args.device)
-    train, evaluation, names, data = load_source(args.source, args)
+    train, evaluation, names, data = _load_source(args.source, args)
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
     settings = {**data, "images": len(train), "classes": names, "batch_size": args.batch_size, "lr": args.lr,
                 "seed": args.seed, "warmup": min(200, steps_per_epoch), "steps_per_epoch": steps_per_epoch,

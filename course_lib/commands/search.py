@@ -1,8 +1,10 @@
-"""The `search` subcommand: rank a dataset for one query image and say where the object is in each result
+"""`search DATASET --query IMAGE`: rank a dataset for one query image and say where the object is in each result
 (a box by localization on the conv map, or by the best-matching region of a faiss region index)."""
 from __future__ import annotations
 
 from pathlib import Path
+
+from ..cli import add_device_option, add_image_size_option, check_figure_file, positive_int, real_number
 
 
 def add_parser(sub) -> None:
@@ -19,39 +21,31 @@ def add_parser(sub) -> None:
                     help="with --regions: the regions are the boxes this detector finds in each database image "
                          "(a `train-detector` checkpoint, DIR/last.pt), plus the whole image, instead of the "
                          "R-MAC grid")
-    se.add_argument("--min-score", type=float, default=0.05, metavar="S",
-                    help="with --detector: the lowest detection score kept as a region (default 0.05)")
-    se.add_argument("--top", type=int, default=10, metavar="K", help="results to print (default 10)")
-    se.add_argument("--image-size", dest="max_side", type=int, default=512, metavar="N",
-                    help="longer image side fed to the network (default 512)")
+    se.add_argument("--min-score", type=real_number(0, 1), default=0.05, metavar="S",
+                    help="with --detector: the lowest detection score kept as a region, 0..1 (default 0.05)")
+    se.add_argument("--top", type=positive_int, default=10, metavar="K", help="results to print (default 10)")
+    add_image_size_option(se, 512, "longer image side fed to the network")
     se.add_argument("--plot", "--show", dest="show", metavar="FILE",
                     help="save a figure of the query and the top results with boxes (as `evaluate --plot`)")
-    se.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    se.set_defaults(func=cmd_search)
+    add_device_option(se)
+    se.set_defaults(func=run)
 
 
-def cmd_search(args) -> int:
-    import torch
-
-    from ..cli import _check_figure_file
+def run(args) -> int:
     from ..datasets import load_dataset
-    from ..features import describe_images, extract_descriptors, image_tensor
+    from ..detection.evaluate import MapStore
+    from ..detection.localize import localize, query_vector
+    from ..detection.region_search import build_region_index, search_regions
+    from ..features import conv_map, describe_images, extract_descriptors
     from ..images import image_size
     from ..index.exact import rank_database
     from ..models import load_backbone
-    from .evaluate import MapStore
-    from .localize import localize, query_vector
-    from .region_search import build_region_index, search_regions
 
-    if args.top < 1:
-        raise ValueError(f"--top must be at least 1, got {args.top}")
     if args.detector and not args.regions:
         raise ValueError("--detector proposes the regions of --regions: add --regions")
-    if not 0 <= args.min_score <= 1:
-        raise ValueError(f"--min-score must be between 0 and 1, got {args.min_score:g}")
     detector_file = Path(args.detector).expanduser() if args.detector else None
     if detector_file is not None:
-        from .checkpoint import read_detector_sidecar
+        from ..detection.checkpoint import read_detector_sidecar
 
         read_detector_sidecar(detector_file)  # a missing or foreign checkpoint fails before any work
     query = Path(args.query)
@@ -63,19 +57,16 @@ def cmd_search(args) -> int:
             raise ValueError(f"--bbox {x1:g} {y1:g} {x2:g} {y2:g} is empty or outside the {width}x{height} "
                              f"image {query}")
         bbox = (x1, y1, x2, y2)
-    show_path = _check_figure_file("--show", args.show) if args.show else None
+    show_path = check_figure_file("--show", args.show) if args.show else None
     dataset = load_dataset(args.dataset)
     backbone = load_backbone(device=args.device)
     maps = MapStore(dataset, backbone, max_side=args.max_side)
-    with torch.inference_mode():
-        query_map = backbone(image_tensor(query, args.max_side, bbox)[None].to(next(backbone.parameters()).device),
-                             (backbone.default_conv,))[backbone.default_conv][0].float().cpu()
-    query_mac = query_vector(query_map)
+    query_mac = query_vector(conv_map(backbone, query, max_side=args.max_side, bbox=bbox))
     if args.regions:
         proposals, proposed_by = None, "R-MAC grid"
         if detector_file is not None:
-            from .checkpoint import load_detector
-            from .region_search import detector_boxes
+            from ..detection.checkpoint import load_detector
+            from ..detection.region_search import detector_boxes
 
             model = load_detector(detector_file, device=args.device, backbone=backbone)[0]
 
@@ -104,23 +95,7 @@ def cmd_search(args) -> int:
         from ..files import save_figure
         from ..viz.detection import search_results
 
-        figure = search_results(query, bbox, dataset, results)
-        save_figure(figure, show_path)
+        save_figure(search_results(query, bbox, dataset, results), show_path)
         print(f"figure: {args.show}")
     return 0
 
-
-def print_localization(dataset, backbone, max_side: int | None = 512) -> None:
-    """`evaluate --localize`: localize the query in every positive that has a true box (refinement on the
-    conv map, detection.localize) and print the mean IoU and the share located at IoU >= 0.5."""
-    from .evaluate import (
-        MapStore,
-        compare_localizers,
-        positive_pairs,
-        summarize_localizers,
-    )
-
-    pairs = positive_pairs(dataset)  # says in one line when the dataset gives no per-positive boxes
-    summary = summarize_localizers(compare_localizers(MapStore(dataset, backbone, max_side), pairs, ("refine",)))
-    print(f"\nlocalization of the query in {len(pairs)} positives with a true box (refinement on the conv map):")
-    print(summary.round(3).to_string())

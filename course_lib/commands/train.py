@@ -1,8 +1,10 @@
-"""`python -m course_lib train DATASET ...`: fine-tune a retrieval network and write checkpoints."""
+"""`train DATASET --out DIR`: fine-tune a retrieval network on tuples and write a checkpoint per epoch."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+
+from ..cli import (add_device_option, add_image_size_option, add_quiet_option, check_run_folder, positive_int,
+                   real_number, whole_number)
 
 
 def add_parser(sub) -> None:
@@ -16,43 +18,41 @@ def add_parser(sub) -> None:
                                     "(then --val names the validation folder)")
     tr.add_argument("--val", help="validation dataset (default: mini-train's own validation photos)")
     tr.add_argument("--out", required=True, metavar="DIR", help="folder for last.pt and last.json")
-    tr.add_argument("--epochs", type=int, default=5)
+    tr.add_argument("--epochs", type=positive_int, default=5, help="passes over the training tuples (default 5)")
     tr.add_argument("--loss", choices=LOSS_NAMES, help="default: contrastive, or triplet with --sampler")
-    tr.add_argument("--margin", type=float, help="loss margin (default 0.7 contrastive, 0.1 triplet)")
-    tr.add_argument("--mining", choices=["hard", "random"], default="hard")
-    tr.add_argument("--negatives", type=int, default=5, help="negatives per tuple (default 5)")
-    tr.add_argument("--sampler", choices=SAMPLER_NAMES, help="per-batch triplet sampling instead of tuples mined once per epoch: batches of "
-                         "--objects x --views images, each pair's negative picked inside the batch")
-    tr.add_argument("--objects", type=int, default=8, metavar="P", help="objects per batch with --sampler (default 8)")
-    tr.add_argument("--views", type=int, default=4, metavar="K",
-                    help="views per object with --sampler, its query crop included (default 4)")
-    tr.add_argument("--tuples", type=int, metavar="N", help="tuples per epoch (default: every pair once)")
-    tr.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (GeM p gets 10x)")
-    tr.add_argument("--image-size", dest="max_side", type=int, default=320, metavar="N",
-                    help="longer image side in pixels (default 320)")
+    tr.add_argument("--margin", type=real_number(0, above=True),
+                    help="loss margin, greater than 0 (default 0.7 contrastive, 0.1 triplet)")
+    tr.add_argument("--mining", choices=["hard", "random"], default="hard",
+                    help="negatives of each tuple: the closest non-matching images (hard) or any (default hard)")
+    tr.add_argument("--negatives", type=positive_int, default=5, help="negatives per tuple (default 5)")
+    tr.add_argument("--sampler", choices=SAMPLER_NAMES, help="per-batch triplet sampling instead of tuples mined "
+                    "once per epoch: batches of --objects x --views images, each pair's negative picked inside the "
+                    "batch")
+    tr.add_argument("--objects", type=whole_number(2), default=8, metavar="P",
+                    help="objects per batch with --sampler, at least 2 (default 8)")
+    tr.add_argument("--views", type=whole_number(2), default=4, metavar="K",
+                    help="views per object with --sampler, its query crop included, at least 2 (default 4)")
+    tr.add_argument("--tuples", type=positive_int, metavar="N", help="tuples per epoch (default: every pair once)")
+    tr.add_argument("--lr", type=real_number(0, 1, above=True), default=1e-3,
+                    help="Adam learning rate, in (0, 1] (GeM p gets 10x; default 0.001)")
+    add_image_size_option(tr, 320)
     tr.add_argument("--train-from", help="first trained stage of the backbone (default: only its last)")
-    tr.add_argument("--whitening-dim", type=int, help="learn a whitening layer of this size end to end")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--whitening-dim", type=whole_number(1, 65536), metavar="D",
+                    help="learn a whitening layer of this size end to end")
+    tr.add_argument("--seed", type=whole_number(0), default=0, help="seed of mining, sampling and shuffling (default 0)")
     tr.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
-    tr.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    tr.add_argument("--quiet", action="store_true", help="no progress bars")
-    tr.set_defaults(func=cmd_train)
+    add_device_option(tr)
+    add_quiet_option(tr, "no progress bars")
+    tr.set_defaults(func=run)
 
 
-def cmd_train(args) -> int:
+def run(args) -> int:
     from .. import config
     from ..datasets import load_dataset, mini_train
-    from . import distributed
-    from .loop import TrainSettings, train
+    from ..train import distributed
+    from ..train.loop import TrainSettings, train
 
-    if args.max_side < 32:
-        raise ValueError(f"--image-size {args.max_side}: must be at least 32 pixels")
-    out = Path(args.out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {args.out}: is a file; give a folder")
-    if (out / "last.pt").exists() and not args.resume:
-        raise ValueError(f"--out {args.out}: already holds last.pt; add --resume to continue it, "
-                         f"or choose another folder (nothing is overwritten)")
+    out = check_run_folder("--out", args.out, args.resume)
     loss = args.loss or ("triplet" if args.sampler else "contrastive")
     if args.sampler and loss != "triplet":
         raise ValueError(f"--sampler {args.sampler} trains the triplet loss; drop --loss {loss} or use --loss triplet")
@@ -95,17 +95,3 @@ def cmd_train(args) -> int:
         print(f"{row['epoch']:>5}  {loss:<7}  {100 * row['val_map']:6.2f}  {row['p']:.3f}{satisfied}")
     print(f"checkpoint: {result.checkpoint}")
     return 0
-
-
-def evaluate_checkpoint(dataset, checkpoint, max_side: int | None, device, progress: bool = True) -> list[dict]:
-    """Result rows (as `experiment.run` gives) of a fine-tuned network's descriptors on `dataset`."""
-    from ..experiment import evaluate_descriptors
-    from .checkpoint import load_checkpoint
-    from .frozen import describe_dataset
-
-    net, record = load_checkpoint(checkpoint, device=device)
-    if progress:
-        print(f"checkpoint {checkpoint}: {record['network']['backbone']}, trained from "
-              f"{record['network']['train_from']}, p = {net.p:.3f}, epoch {record.get('epoch')}", file=sys.stderr)
-    desc = describe_dataset(net, dataset, max_side, progress=progress)
-    return evaluate_descriptors(dataset, desc)
