@@ -2,7 +2,13 @@
 outputs are floating-point results, and a CI log that disagrees with a committed output should say at once
 which machine computed it."""
 import platform
+import sys
 from pathlib import Path
+
+# Tests mirror course_lib's packages (tests/index/test_exact.py tests course_lib/index/exact.py) and are imported
+# by path (--import-mode=importlib), so files of the same name in two folders do not clash; their shared helpers
+# (tests/support.py, tests/browser/notebook_slice.py) are found here.
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent / "browser")]
 
 
 def _cpu_model() -> str:

@@ -1,10 +1,15 @@
-"""Helpers shared by the tests that serve archives over a local HTTP server."""
+"""Helpers shared by the tests that serve archives and datasets over a local HTTP server."""
+import copy
+import functools
 import io
 import socket
 import tarfile
 import threading
 import zipfile
-from http.server import ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from course_lib.datasets import load_manifest
 
 
 def make_tar_gz(members: dict[str, bytes]) -> bytes:
@@ -47,3 +52,29 @@ class LoopbackServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class StaticServer(LoopbackServer):
+    """Serves a folder over HTTP on 127.0.0.1 and counts the requests."""
+
+    def __init__(self, folder: Path):
+        self.requests = 0
+        outer = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests += 1
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.serve(functools.partial(Handler, directory=str(folder)))
+
+
+def local_manifest(name: str, url_of) -> dict:
+    """The real manifest of `name`, every file fetched from `url_of(file name)` instead."""
+    spec = copy.deepcopy(load_manifest(name))
+    for entry in spec["files"]:
+        entry["url"], entry["mirrors"] = url_of(entry["name"]), []
+    return spec

@@ -64,7 +64,7 @@ def test_train_choices_are_the_implemented_losses_and_samplers_and_help_lists_th
     from course_lib.train.losses import LOSSES
     from course_lib.train.samplers import SAMPLERS
 
-    assert tuple(LOSSES) == LOSS_NAMES and SAMPLERS == SAMPLER_NAMES  # tests/test_samplers.py runs each sampler
+    assert tuple(LOSSES) == LOSS_NAMES and SAMPLERS == SAMPLER_NAMES  # tests/train/test_samplers.py runs each sampler
     parser = build_parser()
     assert parser.parse_args(["train", "mini-train", "--out", "x", "--loss", "triplet"]).loss == "triplet"
     with pytest.raises(SystemExit):

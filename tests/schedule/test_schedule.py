@@ -18,7 +18,7 @@ from course_lib import schedule as sched
 from course_lib.commands.schedule import main as schedule_main
 from course_lib.schedule import ScheduleError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCHEDULE_MD = REPO / "schedule.md"
 SEOUL = ZoneInfo("Asia/Seoul")
 

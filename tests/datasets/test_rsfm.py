@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from support import make_tar_gz
-from test_datasets import StaticServer, local_manifest
+from support import StaticServer, local_manifest
 
 from course_lib.datasets import DatasetFormatError, load_dataset, mini_train, rsfm
 from course_lib.datasets.tuples import tuple_pairs

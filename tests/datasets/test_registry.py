@@ -3,22 +3,19 @@ archives by an HTTP server on 127.0.0.1 and loaded through the real manifests; c
 every validation error; the registry, the mini cache and the restricted gnd unpickler."""
 from __future__ import annotations
 
-import copy
-import functools
 import io
 import json
 import logging
 import os
 import pickle
 import types
-from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from support import LoopbackServer, make_tar_gz, make_zip, unused_port
+from support import StaticServer, local_manifest, make_tar_gz, make_zip, unused_port
 from course_lib import datasets
 from course_lib.datasets import registry
 from course_lib.evaluation import revisited_split
@@ -47,24 +44,6 @@ def gnd_pickle(content: dict, numpy_module: str | None = None) -> bytes:
     if numpy_module:  # pretend an older numpy wrote it (numpy.core instead of numpy._core)
         data = data.replace(b"numpy._core.multiarray", numpy_module.encode())
     return data
-
-
-class StaticServer(LoopbackServer):
-    """Serves a folder over HTTP on 127.0.0.1 and counts the requests."""
-
-    def __init__(self, folder: Path):
-        self.requests = 0
-        outer = self
-
-        class Handler(SimpleHTTPRequestHandler):
-            def do_GET(self):
-                outer.requests += 1
-                super().do_GET()
-
-            def log_message(self, *args):
-                pass
-
-        self.serve(functools.partial(Handler, directory=str(folder)))
 
 
 @pytest.fixture(scope="module")
@@ -120,14 +99,6 @@ def server(site):
     s = StaticServer(site)
     yield s
     s.close()
-
-
-def local_manifest(name: str, url_of) -> dict:
-    """The real manifest of `name`, every file fetched from `url_of(file name)` instead."""
-    spec = copy.deepcopy(load_manifest(name))
-    for entry in spec["files"]:
-        entry["url"], entry["mirrors"] = url_of(entry["name"]), []
-    return spec
 
 
 # ------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from PIL import Image
 from course_lib.datasets import mini
 from course_lib.images import image_size, load_image
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # sha256 of ground_truth.json + views.json built with seed 0, per MINI_VERSION. If the
 # builder's plan or labels change, bump MINI_VERSION (so cached builds are rebuilt) and
