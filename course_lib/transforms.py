@@ -5,16 +5,13 @@ One place for every transform that follows pooling, so notebooks 02, 03 and the 
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import config
+from .cache import ARRAYS, cache_folder, content_key, expect, read_or_compute
 from .descriptor_cache import Descriptors
-from .files import save_npz
 
 EPSILON = 1e-9  # floor under an eigenvalue before it divides: a zero-variance direction stays finite
 
@@ -99,48 +96,31 @@ def fit_pca(x: np.ndarray) -> PCA:
     return PCA(mean=mean, components=components * signs, eigenvalues=eigenvalues[keep])
 
 
-def save_pca(path: str | Path, pca: PCA) -> None:
-    """Write a PCA as .npz (atomically)."""
-    save_npz(path, mean=pca.mean, components=pca.components, eigenvalues=pca.eigenvalues)
-
-
-def load_pca(path: str | Path) -> PCA:
-    """Read a PCA written by `save_pca`; a damaged file is a one-line ValueError naming it."""
-    try:
-        with np.load(path) as z:
-            pca = PCA(mean=z["mean"], components=z["components"], eigenvalues=z["eigenvalues"])
-    except (OSError, KeyError, ValueError, EOFError) as err:
-        raise ValueError(f"{path}: not a saved PCA ({type(err).__name__}: {err})") from None
-    if pca.components.shape != (pca.mean.shape[0], pca.eigenvalues.shape[0]):
-        raise ValueError(f"{path}: not a saved PCA (components {pca.components.shape} do not match "
-                         f"mean {pca.mean.shape} and eigenvalues {pca.eigenvalues.shape})")
-    return pca
-
-
 def transform_cache_path(descriptor_key: str, kind: str = "pca") -> Path:
     """Where a transform learned on descriptors with cache key `descriptor_key` is kept
-    (`features.cache_key`): the same key, so new images or settings mean a new fit."""
-    name = hashlib.sha256(json.dumps({"descriptors": descriptor_key, "kind": kind}).encode()).hexdigest()[:20]
-    return config.home_dir() / "transforms" / kind / f"{name}.npz"
+    (`descriptor_cache.cache_key`, which keys by the images' content): the same key, so new images or
+    settings mean a new fit."""
+    return cache_folder("transforms") / kind / f"{content_key({'descriptors': descriptor_key, 'kind': kind})}.npz"
 
 
 def learned_pca(descriptors: np.ndarray, descriptor_key: str | None = None) -> PCA:
-    """`fit_pca` of a learning set's descriptors, read from the cache when `descriptor_key` names them."""
+    """`fit_pca` of a learning set's descriptors, read from the cache when `descriptor_key` names them
+    (a damaged entry, or one of another dimension, is said in one line and refitted)."""
     if descriptor_key is None:
         return fit_pca(descriptors)
-    path = transform_cache_path(descriptor_key, "pca")
-    if path.exists():
-        try:
-            pca = load_pca(path)
-            if pca.input_dim == np.shape(descriptors)[1]:
-                return pca
-        except ValueError:
-            pass  # a damaged entry is refitted and overwritten below
-    pca = fit_pca(descriptors)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_pca(path, pca)
-    return pca
+    dim = np.shape(descriptors)[1]
 
+    def check(arrays) -> None:
+        expect({"mean", "components", "eigenvalues"} <= set(arrays), "not a saved PCA")
+        expect(arrays["mean"].shape == (dim,) and arrays["components"].shape == (dim, len(arrays["eigenvalues"])),
+               f"not a PCA of {dim}-D descriptors")
+
+    def fit() -> dict[str, np.ndarray]:
+        pca = fit_pca(descriptors)
+        return {"mean": pca.mean, "components": pca.components, "eigenvalues": pca.eigenvalues}
+
+    arrays = read_or_compute(transform_cache_path(descriptor_key, "pca"), fit, ARRAYS, check, what="PCA cache entry")
+    return PCA(mean=arrays["mean"], components=arrays["components"], eigenvalues=arrays["eigenvalues"])
 
 
 # --- PCA learned on an independent set, applied to every method of a dataset --------------------------

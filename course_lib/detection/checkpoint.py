@@ -1,21 +1,24 @@
 """Detector checkpoints in the fine-tuning format (train.checkpoint): the trainable weights as a state dict
 (+ optimizer state for resuming) and a JSON sidecar that says how to rebuild the network; weights_only loading.
-Also the trained detector cached as such a checkpoint, keyed by its training settings."""
+Also the trained detector cached as such a checkpoint, keyed by its training settings and its scenes' content."""
 from __future__ import annotations
 
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import config
+from ..cache import cache_folder
 from ..train.checkpoint import CheckpointError, load_weights_into, read_sidecar, write_checkpoint
 
 FORMAT = "course_lib.detector-checkpoint/1"
-DETECTOR_VERSION = 3   # the cache key's version; 3: saved as a detector checkpoint (weights + JSON sidecar)
+DETECTOR_VERSION = 4   # the cache key's version; 4: keyed by the scenes' content too
 
 
 def network_settings(model, class_names) -> dict:
@@ -68,6 +71,15 @@ def detector_key(**settings) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def scenes_fingerprint(scenes: Sequence) -> str:
+    """Hash of the scenes' pixels, boxes and labels: a detector cached for other scenes is never reused."""
+    digest = hashlib.sha256()
+    for scene in scenes:
+        for part in (scene.image, scene.boxes, scene.labels):
+            digest.update(np.ascontiguousarray(np.asarray(part)).tobytes())
+    return digest.hexdigest()[:20]
+
+
 def trained_detector(scenes: Sequence, num_classes: int, steps: int = 150, batch_size: int = 4, lr: float = 0.01,
                      seed: int = 0, scene_seed: int = 0, progress: bool = True, device: str = "cpu",
                      class_names: Sequence[str] | None = None) -> tuple:
@@ -81,13 +93,13 @@ def trained_detector(scenes: Sequence, num_classes: int, steps: int = 150, batch
     settings = {"scenes": len(scenes), "scene_seed": scene_seed, "num_classes": num_classes, "steps": steps,
                 "batch_size": batch_size, "lr": lr, "seed": seed, "tap": DEFAULT_TAP,
                 "anchors": [list(ANCHOR_SIZES), list(ANCHOR_RATIOS)], "head": HEAD_WIDTH}
-    path = config.home_dir() / "detection" / f"detector-{detector_key(**settings)}.pt"
+    path = cache_folder("detection") / f"detector-{detector_key(**settings, content=scenes_fingerprint(scenes))}.pt"
     if path.is_file():
         try:
             model, record, _ = load_detector(path)
             return model, {**record, "cached": True}
-        except CheckpointError:
-            pass  # a damaged cache entry: train again and replace it
+        except CheckpointError as err:  # a damaged cache entry: said in one line, trained again and replaced
+            warnings.warn(f"damaged detector cache entry ({err}); training again", stacklevel=2)
     torch.manual_seed(seed)
     model = build_detector(num_classes)
     start = time.perf_counter()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from ..experiment import score_ranking
 from ..index import rank_database
 from ..models.retrieval import RetrievalNet, TopOverMaps
 from . import distributed
-from .checkpoint import load_state, read_sidecar, save_checkpoint
+from .checkpoint import CheckpointError, load_state, read_sidecar, save_checkpoint
 from .frozen import FrozenMaps, describe_dataset
 from .losses import DEFAULT_MARGINS, LOSSES, triplet_hinge
 from .mining import hard_negatives, random_negatives
@@ -346,23 +347,27 @@ def _start_as_identity(layer: torch.nn.Linear) -> None:
 def train_cached(train_set, val_set, settings: TrainSettings, backbone=None, progress: bool = True,
                  device=None) -> TrainResult:
     """`train`, or the checkpoint an earlier run with the same settings and data left in the cache folder
-    (config.home_dir()/training/<key>); an interrupted run is resumed."""
-    import hashlib
-    import json
-
-    from .. import config
+    (cache kind "training", keyed by the settings and the content of every image); an interrupted run is
+    resumed."""
+    from ..cache import cache_folder, content_key, images_fingerprint
     from .checkpoint import load_checkpoint
 
     spec = {"settings": settings.as_dict(), "backbone": getattr(backbone, "name", None),
-            "train": [train_set.name, [str(Path(q).name) for q in train_set.queries], train_set.gnd],
-            "val": [val_set.name, [str(Path(q).name) for q in val_set.queries]]}
-    key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    out = config.home_dir() / "training" / key
+            "train": [train_set.name, images_fingerprint([*train_set.images, *train_set.queries]), train_set.gnd,
+                      train_set.bboxes],
+            "val": [val_set.name, images_fingerprint([*val_set.images, *val_set.queries]), val_set.gnd,
+                    val_set.bboxes]}
+    out = cache_folder("training") / content_key(spec, length=16)
     checkpoint = out / "last.pt"
     if checkpoint.exists():
-        record = read_sidecar(checkpoint)
-        if record.get("epoch") == settings.epochs:
-            net, _ = load_checkpoint(checkpoint, device=device, backbone=backbone)
-            return TrainResult(net, record["history"], checkpoint)
+        try:
+            record = read_sidecar(checkpoint)
+            if record.get("epoch") == settings.epochs:
+                net, _ = load_checkpoint(checkpoint, device=device, backbone=backbone)
+                return TrainResult(net, record["history"], checkpoint)
+        except CheckpointError as err:  # a damaged cache entry: said in one line, trained again from the start
+            warnings.warn(f"damaged training cache entry ({err}); training again", stacklevel=2)
+            for damaged in (checkpoint, checkpoint.with_suffix(".json")):
+                damaged.unlink(missing_ok=True)
     return train(train_set, val_set, settings, backbone=backbone, out_dir=out, resume=True, progress=progress,
                  device=device)

@@ -1,9 +1,12 @@
 """Tests for localization (exhaustive vs refine), the offline detection scenes, the detector wrapper and COCO AP."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from course_lib.detection import boxes, detector, localize, scenes, speed
 from course_lib.detection.average_precision import coco_ap
@@ -154,3 +157,14 @@ def test_region_ranking_covers_every_image_and_located_share_counts_hits():
     dataset = SimpleNamespace(positive_boxes=[{1: (0, 0, 256, 192), 2: (300, 200, 500, 380)}])
     share, count = region_search.located_share(dataset, best)
     assert count == 2 and share == pytest.approx(0.5)
+
+
+def test_the_cached_detector_is_keyed_by_its_scenes_content():
+    from course_lib.detection.checkpoint import scenes_fingerprint
+
+    some = scenes.make_scenes(2, "held-out")
+    assert scenes_fingerprint(some) == scenes_fingerprint(scenes.make_scenes(2, "held-out"))
+    changed = np.asarray(some[0].image).copy()
+    changed[0, 0, 0] ^= 1
+    other = [dataclasses.replace(some[0], image=Image.fromarray(changed)), some[1]]
+    assert scenes_fingerprint(other) != scenes_fingerprint(some)

@@ -253,3 +253,23 @@ def test_cli_sampler_with_the_contrastive_loss_is_a_one_line_error(tmp_path):
                           timeout=300)
     assert done.returncode == 2 and "trains the triplet loss" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_train_cached_keys_by_the_images_content(data, tmp_path, monkeypatch):
+    """An image edited in place (same size, same times) is new data: the cached run is not reused."""
+    train_set, val_set = data
+    copies = tmp_path / "copies"
+    shutil.copytree(os.path.dirname(train_set.images[0]), copies)
+    edited = dataclasses.replace(train_set, images=[str(copies / os.path.basename(p)) for p in train_set.images])
+    folders = []
+    monkeypatch.setattr(loop, "train", lambda *args, out_dir, **kw: folders.append(out_dir))
+    monkeypatch.setenv("COURSE_LIB_HOME", str(tmp_path / "home"))
+    loop.train_cached(edited, val_set, TrainSettings(**TINY), progress=False)
+    image = copies / os.path.basename(train_set.images[0])
+    before = os.stat(image)
+    pixels = bytearray(image.read_bytes())
+    pixels[-3] ^= 0xFF  # one byte of the JPEG data, same size
+    image.write_bytes(bytes(pixels))
+    os.utime(image, ns=(before.st_atime_ns, before.st_mtime_ns))
+    loop.train_cached(edited, val_set, TrainSettings(**TINY), progress=False)
+    assert len(folders) == 2 and folders[0] != folders[1]
