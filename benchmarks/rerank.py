@@ -24,13 +24,14 @@ import time
 import numpy as np
 
 from course_lib.index.shards import peak_memory_mb
+from course_lib.transforms import l2_normalise
 
 
 def clustered(n: int, dim: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(max(1, n // 10), dim)).astype(np.float32)
     x = centres[rng.integers(0, len(centres), size=n)] + 0.6 * rng.normal(size=(n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return l2_normalise(x)
 
 
 def timed(fn, *args, **kwargs):

@@ -48,7 +48,7 @@ from course_lib.index import shards, top_k, zoo
 from course_lib.index.distractors import (
     gaussian_distractors,
     random_windows,
-    region_descriptors,
+    random_region_descriptors,
     window_gem,
 )
 from course_lib.index.shards import peak_memory_mb
@@ -78,7 +78,7 @@ def region_statistics(per_image: int = 16, max_side: int = 384):
             x = z["x"]
     else:
         paths = list(load_dataset("mini-train").images) + list(load_dataset("mini").images)
-        x = region_descriptors(paths, load_backbone(), per_image=per_image, max_side=max_side)
+        x = random_region_descriptors(paths, load_backbone(), per_image=per_image, max_side=max_side)
         save_npz(cache, x=x)
     return fit_pca(x), x.shape[0]
 

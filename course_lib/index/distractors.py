@@ -1,6 +1,6 @@
 """A labelled stand-in for a million distractor images when none can be downloaded: vectors drawn from a
 Gaussian with the mean and covariance (PCA) of real descriptors, L2-normalised. The real descriptors can
-be those of random regions of real photos (`region_descriptors`): thousands of them give a covariance of
+be those of random regions of real photos (`random_region_descriptors`): thousands of them give a covariance of
 full rank, where a few hundred whole images leave most of a 1280-D space empty.
 
 What it keeps: the dimension, the spread along each principal direction, hence the cost of search and
@@ -41,7 +41,7 @@ def window_gem(fmap, windows, p: float = 3.0, eps: float = 1e-6) -> np.ndarray:
     return F.normalize(gem.float(), dim=1).numpy()
 
 
-def region_descriptors(paths, backbone, per_image: int = 16, max_side: int = 384, seed: int = 0,
+def random_region_descriptors(paths, backbone, per_image: int = 16, max_side: int = 384, seed: int = 0,
                        min_cells: int = 3) -> np.ndarray:
     """(len(paths) * per_image, D) GeM descriptors of random regions of real photos: one forward pass per
     photo, each region pooled from its window of the last conv map (as R-MAC pools its regions).
