@@ -79,6 +79,12 @@ class Environment:
         return (f"device: {self.device} | torch {self.torch_version} | "
                 f"data and caches: {self.home} (set {HOME_ENV} to move them) | seed {self.seed}")
 
+    def want_gpu(self, why: str) -> None:
+        """For a notebook that wants a GPU: on any other device, say so in one line, with `why` and where
+        Colab's GPU is; on a GPU, nothing."""
+        if not self.device.startswith("cuda"):
+            print(f"This notebook wants a GPU: {why}. On Colab: Runtime > Change runtime type > GPU, then run all.")
+
 
 def setup(seed: int = 0, device: str | None = None) -> Environment:
     """The one call at the top of every notebook: seed everything, pick the device."""

@@ -195,15 +195,146 @@ def save_results(table: pd.DataFrame, name: str) -> Path:
     return path
 
 
+# --------------------------------------------------------------------------- the experiment log
+
 def append_log(path: str | Path, record: dict) -> None:
-    """Add one run to an experiment log: a JSON Lines file, one run per line, never rewritten."""
+    """Add one run (`run_record`) to an experiment log: a JSON Lines file, one run per line, never rewritten."""
     import json
 
     from .files import json_safe
 
-    line = json.dumps(json_safe(record), allow_nan=False, sort_keys=True)
+    line = json.dumps(json_safe(record), allow_nan=False, sort_keys=True, default=str)  # a path as its text
     with open(Path(path).expanduser(), "a", encoding="utf-8") as log:
         log.write(line + "\n")
+
+
+def run_record(dataset, results: Sequence[dict], settings: Mapping, seed: int | None = None, note: str = "",
+               command: str = "") -> dict:
+    """One line of the experiment log, enough to reproduce the run: when, which kit (version and commit),
+    how it was started (`command`), which data (`data_fingerprint`, with its counts), the seed (None: the
+    run draws no random numbers), a free `note`, the `settings` (backbone, image size, ...) and the
+    `results` with their per-query AP."""
+    from datetime import datetime, timezone
+
+    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "kit": kit_provenance(),
+            "command": command, "dataset": dataset.name,
+            "data": {"fingerprint": data_fingerprint(dataset), "images": len(dataset.images),
+                     "queries": dataset.n_queries},
+            "seed": seed, "note": note, **settings, "results": list(results)}
+
+
+def kit_provenance() -> dict:
+    """{"version", "commit"} of the running kit. The commit is read from the checkout the kit runs from
+    (no git program needed), else from pip's record of a git install (Colab's `pip install git+...`),
+    else "unknown" (a wheel, or a copy without .git). Uncommitted edits are not seen."""
+    from . import __version__
+
+    commit = checkout_commit(Path(__file__).resolve().parents[1]) or _installed_commit() or "unknown"
+    return {"version": __version__, "commit": commit}
+
+
+def checkout_commit(repository: str | Path) -> str | None:
+    """The commit checked out in `repository`, read from its .git folder (a branch's loose or packed ref,
+    or a detached HEAD), or None when there is no readable one."""
+    git = Path(repository) / ".git"
+    try:
+        if git.is_file():  # a linked worktree or a submodule: ".git" says where its folder is
+            git = (git.parent / git.read_text(encoding="utf-8").split(":", 1)[1].strip()).resolve()
+        head = (git / "HEAD").read_text(encoding="utf-8").strip()
+        if not head.startswith("ref: "):
+            return head if _is_commit(head) else None
+        ref = head[len("ref: "):]
+        common = git / "commondir"  # a linked worktree keeps its branches in the main .git
+        shared = (git / common.read_text(encoding="utf-8").strip()).resolve() if common.is_file() else git
+        for folder in dict.fromkeys((git, shared)):
+            if (folder / ref).is_file():
+                loose = (folder / ref).read_text(encoding="utf-8").strip()
+                return loose if _is_commit(loose) else None
+        packed = shared / "packed-refs"
+        for line in packed.read_text(encoding="utf-8").splitlines() if packed.is_file() else ():
+            commit, _, name = line.partition(" ")
+            if name == ref and _is_commit(commit):
+                return commit
+    except (OSError, UnicodeDecodeError, IndexError):
+        return None
+    return None
+
+
+def _is_commit(text: str) -> bool:
+    import re
+
+    return re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", text) is not None
+
+
+def _installed_commit() -> str | None:
+    import json
+    from importlib import metadata
+
+    try:
+        record = metadata.distribution("course_lib").read_text("direct_url.json")
+        vcs = json.loads(record or "{}").get("vcs_info", {})
+    except (metadata.PackageNotFoundError, ValueError, AttributeError):
+        return None
+    commit = vcs.get("commit_id", "")
+    return commit if _is_commit(commit) else None
+
+
+def data_fingerprint(dataset) -> str:
+    """sha256 of the data a run scored: each image's path inside the dataset folder and its bytes (database
+    and queries), the query boxes and the ground truth. The same data in another folder or clone has the
+    same fingerprint (cache keys hash absolute paths instead: a cache belongs to one machine)."""
+    import hashlib
+    import json
+
+    from .cache import box_spec
+    from .files import content_hash
+
+    root = Path(dataset.root)
+    digest = hashlib.sha256()
+    for path in [*dataset.images, *dataset.queries]:
+        inside = Path(path).relative_to(root).as_posix() if Path(path).is_relative_to(root) else Path(path).name
+        digest.update(f"{inside}|{content_hash(path)}\n".encode())
+    truth = {"protocol": dataset.protocol, "gnd": dataset.gnd, "query_ids": dataset.query_ids,
+             "bboxes": [box_spec(b) for b in dataset.bboxes]}
+    digest.update(json.dumps(truth, sort_keys=True, default=lambda array: array.tolist()).encode())
+    return digest.hexdigest()
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """The runs of an experiment log, oldest first; a line that is no run's record is named by its number."""
+    import json
+
+    path = Path(path).expanduser()
+    runs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            run = json.loads(line)
+        except ValueError:
+            run = None
+        if not isinstance(run, dict) or not isinstance(run.get("results"), list):
+            raise ValueError(f"{path}:{number}: not a JSON record of a run (one object with \"results\" a line)")
+        runs.append(run)
+    return runs
+
+
+def log_table(runs: Sequence[dict]) -> pd.DataFrame:
+    """One row per run and method: run (1 = the oldest), date (UTC), dataset, backbone, image size, method,
+    mAP in percent (Medium for the revisited protocol), the kit's commit (8 digits), seed and note.
+    Records written before the log held the kit, seed and note show "unknown" and "-" there."""
+    rows = []
+    for number, run in enumerate(runs, start=1):
+        commit = str((run.get("kit") or {}).get("commit", "unknown"))
+        for result in run["results"]:
+            rows.append({"run": number, "date": str(run.get("date", ""))[:16].replace("T", " "),
+                         "dataset": run.get("dataset", ""), "backbone": run.get("backbone", ""),
+                         "size": run.get("max_side", "-"), "method": result.get("method", ""),
+                         "mAP %": round(100 * result["map"], 1) if result.get("map") is not None else float("nan"),
+                         "kit": commit if commit == "unknown" else commit[:8],
+                         "seed": "-" if run.get("seed") is None else run["seed"], "note": run.get("note", "")})
+    return pd.DataFrame(rows, columns=["run", "date", "dataset", "backbone", "size", "method", "mAP %", "kit",
+                                       "seed", "note"])
 
 
 def interval_table(dataset, descriptors, methods: Sequence[str] | None = None, confidence: float = 0.95

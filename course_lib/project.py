@@ -3,7 +3,8 @@
 It writes what a team needs on day one: a dataset folder in the kit's format (with a working
 example made from `mini`, or empty to fill), a notebook that evaluates the kit's baselines on the
 team's data with confidence intervals and a results grid, an experiment log that
-`evaluate --log` appends to, and a README that says how to add a method.
+`evaluate --log` and the notebook append to, a README that says how to add a method, a .gitignore
+and a requirements.txt that pins the kit the project was started with.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from .files import atomic_write
 
 LOG_NAME = "experiments.jsonl"
+KIT_REPOSITORY = "https://github.com/dl-image-search/course-kit"  # as notebooks/setup_cell.py installs it
 BASELINE_METHODS = ("mac", "spoc", "gem", "rmac")
 EXAMPLE_QUERIES = 4      # queries copied from mini into an example project
 EXAMPLE_DISTRACTORS = 24  # database images copied that answer none of them
@@ -53,8 +55,19 @@ and the ranked results of a query as pictures. From the command line:
 python -m course_lib evaluate data --log {log}
 ```
 
-Every run appends one line to `{log}` (date, dataset, backbone, settings, mAP and per-query AP of
-each method), so the team keeps every result it ever reported.
+Every run appends one line to `{log}`: date, dataset, settings, mAP and per-query AP of each
+method, and what it takes to reproduce the run (the kit's version and commit, the command, a
+fingerprint of the data, the seed) with a note of your own (`--note "what changed"`); the
+notebook appends its runs too. So the team keeps every result it ever reported. See them:
+
+```bash
+python -m course_lib log {log} --plot runs.png
+```
+
+## The environment
+`requirements.txt` pins the kit this project was started with (`pip install -r requirements.txt`
+in a fresh virtual environment, or in a Colab cell); move the pin on purpose, and note it in the log.
+`.gitignore` keeps caches and checkpoints out of git; `data/` and `{log}` are the team's record.
 
 ## Adding a method
 A global descriptor method is a function from conv feature maps `(N, C, H, W)` to descriptors
@@ -79,6 +92,14 @@ excludes zero.
 EXAMPLE_NOTE = """
 This project starts with a small example made from the kit's `mini` benchmark ({queries} queries,
 {images} database images): run everything once on it, then replace `data/` with your own images.
+"""
+
+GITIGNORE = """# Caches and outputs that can be made again; data/ and the experiment log are the team's record.
+.ipynb_checkpoints/
+__pycache__/
+.venv/
+.course_lib_home/
+*.pt
 """
 
 EMPTY_NOTE = """
@@ -137,6 +158,18 @@ from course_lib import viz
 
 best = max(rows, key=lambda row: row["map"])["method"]
 viz.show_query(dataset, descriptors, best, query=0, k=8);
+"""),
+        markdown(f"""
+Every run joins the team's experiment log, `{LOG_NAME}`, with what it takes to reproduce it (the kit's
+commit, a fingerprint of the data, the seed) and a note: say what changed since the last run.
+`python -m course_lib log {LOG_NAME}` shows all runs as a table.
+"""),
+        code(f"""
+from course_lib.experiment import append_log, run_record
+
+NOTE = "the kit's baselines"   # what changed since the last run
+settings = {{"backbone": backbone.name, "max_side": MAX_SIDE, "scales": [1.0]}}
+append_log("{LOG_NAME}", run_record(dataset, rows, settings, seed=env.seed, note=NOTE, command="baselines.ipynb"))
 """),
     ]
     notebook = nbformat.v4.new_notebook(cells=cells)
@@ -207,5 +240,22 @@ def new_project(folder: str | Path, name: str | None = None, example: bool = Tru
     import nbformat
 
     _write_text(folder / "baselines.ipynb", nbformat.writes(_notebook(name)) + "\n")
+    _write_text(folder / ".gitignore", GITIGNORE)
+    _write_text(folder / "requirements.txt", _requirements())
     (folder / LOG_NAME).touch()
     return folder
+
+
+def _requirements() -> str:
+    """The project's environment: the kit at the commit that started the project (so a result can be
+    reproduced with the code that made it), or at its newest commit with a line saying to pin it."""
+    from .experiment import kit_provenance
+
+    kit = kit_provenance()
+    if kit["commit"] == "unknown":
+        pin = (f"# course_lib {kit['version']}: its commit is unknown here; pin one with @<commit or tag>\n"
+               f"course_lib @ git+{KIT_REPOSITORY}\n")
+    else:
+        pin = (f"# course_lib {kit['version']}, the commit this project was started with\n"
+               f"course_lib @ git+{KIT_REPOSITORY}@{kit['commit']}\n")
+    return pin + "jupyter\n"

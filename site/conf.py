@@ -24,6 +24,8 @@ exclude_patterns = ["build", ".venv", "**/.ipynb_checkpoints"]
 nb_execution_mode = "off"  # the committed outputs are the site's outputs
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath"]
+# MathJax from the site itself (site/build.py copies it into _static from its pip package): math offline.
+mathjax_path = "mathjax/tex-chtml.js"
 myst_heading_anchors = 3
 html_theme = "alabaster"
 html_title = project

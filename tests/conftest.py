@@ -6,9 +6,12 @@ import sys
 from pathlib import Path
 
 # Tests mirror course_lib's packages (tests/index/test_exact.py tests course_lib/index/exact.py) and are imported
-# by path (--import-mode=importlib), so files of the same name in two folders do not clash; their shared helpers
-# (tests/support.py, tests/browser/notebook_slice.py) are found here.
-sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent / "browser")]
+# by path (--import-mode=importlib) as tests.index.test_exact, so files of the same name in two folders do not
+# clash. The repository root makes that name importable again in a spawned process (torch.multiprocessing);
+# the shared helpers (tests/support.py, tests/browser/notebook_slice.py) are found by their own names.
+TESTS = Path(__file__).resolve().parent
+sys.path[:0] = [str(TESTS), str(TESTS / "browser")]
+sys.path.append(str(TESTS.parent))  # last: an installed course_lib still comes before the checkout's
 
 
 def _cpu_model() -> str:

@@ -1,13 +1,19 @@
 """Helpers shared by the tests that serve archives and datasets over a local HTTP server."""
 import copy
+import dataclasses
 import functools
 import io
+import json
 import socket
 import tarfile
 import threading
 import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import numpy as np
+import skimage.data as sd
+from PIL import Image
 
 from course_lib.datasets import load_manifest
 
@@ -78,3 +84,37 @@ def local_manifest(name: str, url_of) -> dict:
     for entry in spec["files"]:
         entry["url"], entry["mirrors"] = url_of(entry["name"]), []
     return spec
+
+
+def write_folder_dataset(root: Path) -> Path:
+    """A dataset folder in `root`: four objects photographed three ways each (crops and a colour change), one
+    query per object."""
+    (root / "images" / "views").mkdir(parents=True)
+    (root / "queries").mkdir()
+    photos = {"astronaut": sd.astronaut(), "coffee": sd.coffee(), "chelsea": sd.chelsea(), "rocket": sd.rocket()}
+    queries = []
+    for name, arr in photos.items():
+        img = Image.fromarray(arr)
+        w, h = img.size
+        img.resize((w // 2, h // 2)).save(root / "queries" / f"{name}.jpg")
+        views = [img.crop((0, 0, w * 3 // 4, h * 3 // 4)), img.crop((w // 4, h // 4, w, h)),
+                 Image.fromarray((np.asarray(img) * 0.6).astype(np.uint8))]
+        for i, view in enumerate(views):
+            view.resize((view.width // 3, view.height // 3)).save(root / "images" / "views" / f"{name}_{i}.jpg")
+        queries.append({"query": f"queries/{name}.jpg", "bbox": [0, 0, w // 2, h // 2],
+                        "positives": [f"images/views/{name}_{i}.jpg" for i in range(3)]})
+    (root / "ground_truth.json").write_text(json.dumps({"queries": queries}))
+    return root
+
+
+def first_photo(dataset, n_queries):
+    """The first `n_queries` queries with the database images of the first photo only (small and fast)."""
+    photo = dataset.extra["image_photo"][dataset.gnd[0]["easy"][0]]
+    keep = [i for i, p in enumerate(dataset.extra["image_photo"]) if p == photo]
+    new = {old: k for k, old in enumerate(keep)}
+    gnd = [{level: [new[i] for i in g[level] if i in new] for level in ("easy", "hard", "junk")}
+           for g in dataset.gnd[:n_queries]]
+    extra = {**dataset.extra, "image_photo": [photo] * len(keep),
+             "image_object": [dataset.extra["image_object"][i] for i in keep]}
+    return dataclasses.replace(dataset, images=[dataset.images[i] for i in keep], queries=dataset.queries[:n_queries],
+                               bboxes=dataset.bboxes[:n_queries], gnd=gnd, extra=extra)

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "course_lib"
 
 # Bottom to top. A room is a top-level module or a subpackage of course_lib ("__init__" is the package itself).
 FLOORS = [
-    {"__init__", "names", "lazy_imports", "cli", "config", "files", "timing", "arrays"},  # foundations
+    {"__init__", "names", "lazy_imports", "cli", "config", "files", "timing", "arrays", "resources"},  # foundations
     {"cache", "images", "download", "schedule"},       # the course's logistics stand apart from the vision code
     {"datasets", "pooling", "descriptor_cache", "evaluation"},
     {"models"},
@@ -25,7 +25,7 @@ FLOORS = [
     {"experiment"},
     {"train", "detection"},
     {"viz", "exercises", "project"},
-    {"widgets", "release"},
+    {"widgets", "release", "grading", "notebook_cells"},
     {"commands", "__main__"},                            # the command line: nothing below imports it
 ]
 FLOOR = {room: level for level, rooms in enumerate(FLOORS) for room in rooms}

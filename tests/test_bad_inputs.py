@@ -114,10 +114,14 @@ def args(*values: str) -> Callable[[Path], list[str]]:
     return lambda folder: list(values)
 
 
-def dataset_row(name, culprit, images=None, ground_truth=None, extra=()):
+EVALUATE_DATA = ("evaluate", "data", "--pooling", "gem", "--image-size", "64", "--quiet")
+CHECK_DATA = ("check", "data", "--quiet")
+
+
+def dataset_row(name, culprit, images=None, ground_truth=None, extra=(), command=EVALUATE_DATA):
     def prepare(folder):
         make_dataset(folder / "data", images, ground_truth)
-        return ["evaluate", "data", "--pooling", "gem", "--image-size", "64", "--quiet", *extra]
+        return [*command, *extra]
     return Row(name, prepare, culprit)
 
 
@@ -216,6 +220,14 @@ ROWS = [
     dataset_row("database image is a truncated PNG", "cut.png", images={"cut.png": png_bytes(cut=0.5)}),
     dataset_row("database image is text named .jpg", "notes.jpg", images={"notes.jpg": b"my holiday notes\n"}),
     dataset_row("database image is an empty file", "empty.jpg", images={"empty.jpg": b""}),
+    dataset_row("check: an image that does not decode", "images/broken.jpg: not a readable image",
+                images={"broken.jpg": b"x\n"}, command=CHECK_DATA),
+    dataset_row("check: a truncated image, --decode", "images/cut.png: cannot decode image data",
+                images={"cut.png": png_bytes(cut=0.5)}, extra=("--decode",), command=CHECK_DATA),
+    dataset_row("check: a box beyond its image",
+                "queries[0].bbox: [10, 10, 5000, 20] reaches beyond the 96x96 image",
+                ground_truth={"queries": [{"query": "images/coffee.jpg", "bbox": [10, 10, 5000, 20],
+                                           "positives": ["images/astronaut.jpg"]}]}, command=CHECK_DATA),
     # --- files placed by hand where downloads go (downloads off), and the trust record
     Row("captive portal page placed as the archive",
         placed("downloads/ukbench.zip", PORTAL, ["evaluate", "ukbench", "--no-download"]), "web page"),
@@ -257,11 +269,17 @@ ROWS = [
     Row("schedule: --ics is a symlink loop", with_files({}, ["schedule", "--ics", "loop.ics"], links={"loop.ics": "loop.ics"}),
         "loop.ics"),
     Row("schedule: --rebase without --output", args("schedule", "--rebase", "2017-03-02"), "--rebase needs --output"),
-    Row("schedule: --rebase to a bad date", args("schedule", "--rebase", "2017-02-30", "--output", "new.md"),
-        "2017-02-30"),
+    Row("schedule: --rebase without --term", args("schedule", "--rebase", "2027-03-01", "--output", "new.md"),
+        "--rebase needs --term"),
+    Row("schedule: --rebase to a bad date",
+        args("schedule", "--rebase", "2017-02-30", "--term", "Spring 2017", "--output", "new.md"), "2017-02-30"),
     Row("schedule: --rebase onto an existing file",
-        with_files({"new.md": "my draft\n"}, ["schedule", "--rebase", "2017-03-02", "--output", "new.md"]),
+        with_files({"new.md": "my draft\n"},
+                   ["schedule", "--rebase", "2017-03-02", "--term", "Spring 2017", "--output", "new.md"]),
         "new.md exists"),
+    Row("schedule: --holiday outside the new term",
+        args("schedule", "--rebase", "2027-03-01", "--term", "Spring 2027", "--holiday", "2026-12-25",
+             "--output", "new.md"), "holiday 2026-12-25 is outside the new term"),
     Row("schedule: declared_at 'now'", class_files("now"), "teams.csv:2: bad declared_at 'now'"),
     Row("schedule: declared_at a year", class_files("2016"), "teams.csv:2: bad declared_at '2016'"),
     Row("schedule: declared_at US style", class_files("10/02/2016 9:15 PM"), "bad declared_at '10/02/2016 9:15 PM'"),

@@ -6,8 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-import skimage.data as sd
-from PIL import Image
+from support import write_folder_dataset
 
 
 def run_cli(*args, home):
@@ -18,24 +17,7 @@ def run_cli(*args, home):
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    """Four objects photographed three ways each (crops and a colour change), one query per object."""
-    root = tmp_path_factory.mktemp("my_dataset")
-    (root / "images" / "views").mkdir(parents=True)
-    (root / "queries").mkdir()
-    photos = {"astronaut": sd.astronaut(), "coffee": sd.coffee(), "chelsea": sd.chelsea(), "rocket": sd.rocket()}
-    queries = []
-    for name, arr in photos.items():
-        img = Image.fromarray(arr)
-        w, h = img.size
-        img.resize((w // 2, h // 2)).save(root / "queries" / f"{name}.jpg")
-        views = [img.crop((0, 0, w * 3 // 4, h * 3 // 4)), img.crop((w // 4, h // 4, w, h)),
-                 Image.fromarray((np.asarray(img) * 0.6).astype(np.uint8))]
-        for i, view in enumerate(views):
-            view.resize((view.width // 3, view.height // 3)).save(root / "images" / "views" / f"{name}_{i}.jpg")
-        queries.append({"query": f"queries/{name}.jpg", "bbox": [0, 0, w // 2, h // 2],
-                        "positives": [f"images/views/{name}_{i}.jpg" for i in range(3)]})
-    (root / "ground_truth.json").write_text(json.dumps({"queries": queries}))
-    return root
+    return write_folder_dataset(tmp_path_factory.mktemp("my_dataset"))
 
 
 def test_folder_dataset_evaluates_with_json(folder, tmp_path):

@@ -102,3 +102,98 @@ def test_interval_table_and_paired_table_bracket_the_scores():
     line = paired.loc["good - noisy"]
     assert line["low"] <= line["difference"] <= line["high"] and line["A wins"] + line["B wins"] <= n_q
     assert bool(line["real"]) == (line["low"] > 0 or line["high"] < 0)
+
+
+# --------------------------------------------------------------------------- the experiment log
+
+def _folder_dataset(root: Path, name: str = "d") -> RetrievalDataset:
+    """Three real image files in a folder, one query: enough for a data fingerprint."""
+    root.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(3):
+        path = root / f"{i}.jpg"
+        path.write_bytes(bytes([i]) * 10)
+        paths.append(path.resolve())
+    return RetrievalDataset(name=name, root=root.resolve(), images=paths, queries=paths[:1], bboxes=[None],
+                            gnd=[{"easy": [1], "hard": [], "junk": []}], protocol="custom")
+
+
+def test_kit_provenance_reads_the_checkout_without_git(monkeypatch):
+    import subprocess
+
+    from course_lib import __version__
+    from course_lib.experiment import kit_provenance
+
+    def no_git(*args, **kwargs):
+        raise AssertionError("the commit is read from .git, not by running git")
+
+    monkeypatch.setattr(subprocess, "run", no_git)
+    monkeypatch.setattr(subprocess, "Popen", no_git)
+    kit = kit_provenance()
+    assert kit["version"] == __version__
+    repository = Path(__file__).resolve().parents[1]
+    if (repository / ".git").exists():  # the tests run from a checkout: its HEAD commit
+        assert len(kit["commit"]) == 40 and int(kit["commit"], 16) >= 0
+    else:
+        assert kit["commit"] == "unknown"
+
+
+def test_kit_commit_from_a_branch_a_packed_ref_a_detached_head_or_nothing(tmp_path):
+    from course_lib.experiment import checkout_commit
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    git = tmp_path / "repo" / ".git"
+    (git / "refs" / "heads").mkdir(parents=True)
+    (git / "HEAD").write_text("ref: refs/heads/main\n")
+    (git / "refs" / "heads" / "main").write_text(sha + "\n")
+    assert checkout_commit(tmp_path / "repo") == sha
+    (git / "refs" / "heads" / "main").unlink()
+    (git / "packed-refs").write_text(f"# pack-refs with: peeled\n{sha} refs/heads/main\n")
+    assert checkout_commit(tmp_path / "repo") == sha
+    (git / "HEAD").write_text(sha + "\n")  # detached
+    assert checkout_commit(tmp_path / "repo") == sha
+    (git / "HEAD").write_text("ref: refs/heads/gone\n")
+    assert checkout_commit(tmp_path / "repo") is None
+    assert checkout_commit(tmp_path / "elsewhere") is None
+
+
+def test_data_fingerprint_follows_contents_and_ground_truth_not_the_folder(tmp_path):
+    from course_lib.experiment import data_fingerprint
+
+    here, there = _folder_dataset(tmp_path / "a"), _folder_dataset(tmp_path / "b")
+    assert data_fingerprint(here) == data_fingerprint(there)  # the same data in another folder or clone
+    (tmp_path / "b" / "2.jpg").write_bytes(b"edited")
+    assert data_fingerprint(there) != data_fingerprint(here)
+    moved_gt = RetrievalDataset(**{**vars(here), "gnd": [{"easy": [2], "hard": [], "junk": []}]})
+    assert data_fingerprint(moved_gt) != data_fingerprint(here)
+
+
+def test_a_log_record_says_how_to_reproduce_the_run_and_reads_back_as_a_table(tmp_path):
+    from course_lib.experiment import append_log, log_table, read_log, run_record
+
+    dataset = _folder_dataset(tmp_path / "data")
+    log = tmp_path / "runs.jsonl"
+    for method, ap, note in (("gem", 0.5, "baseline"), ("mac", 0.25, "")):
+        rows = [{"method": method, "map": ap, "per_query_ap": [ap]}]
+        append_log(log, run_record(dataset, rows, {"backbone": "resnet50", "max_side": 256}, seed=7, note=note,
+                                   command="python -m course_lib evaluate data"))
+    runs = read_log(log)
+    assert [r["note"] for r in runs] == ["baseline", ""]
+    first = runs[0]
+    assert first["kit"]["version"] and first["kit"]["commit"]
+    assert first["command"] == "python -m course_lib evaluate data" and first["seed"] == 7
+    assert first["data"] == {"fingerprint": run_record(dataset, [], {})["data"]["fingerprint"], "images": 3,
+                             "queries": 1}
+    assert first["dataset"] == "d" and first["backbone"] == "resnet50" and first["max_side"] == 256
+    table = log_table(runs)
+    assert list(table.run) == [1, 2] and list(table.method) == ["gem", "mac"]
+    assert list(table["mAP %"]) == [50.0, 25.0] and list(table.note) == ["baseline", ""]
+
+
+def test_a_damaged_log_line_is_named(tmp_path):
+    from course_lib.experiment import read_log
+
+    log = tmp_path / "runs.jsonl"
+    log.write_text('{"results": []}\n\n{"results": [\n')
+    with pytest.raises(ValueError, match=r"runs.jsonl:3: not a JSON record"):
+        read_log(log)

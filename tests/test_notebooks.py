@@ -1,14 +1,18 @@
-"""Committed notebooks: shared setup cell, fresh outputs, no execution noise.
+"""Committed notebooks: shared setup cell pinned to a commit, fresh outputs, no execution noise, nothing read
+from beside the notebook, links that work wherever the notebook is opened (tests/test_colab.py runs them there).
 
 nbval (run by `pytest` on notebooks/*.ipynb) re-executes every notebook and compares the
 cells marked `# NBVAL_CHECK_OUTPUT`; these tests check what nbval cannot see.
 """
 import importlib.util
 import re
+import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from course_lib import resources
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -24,6 +28,17 @@ NOISE = {
     "a progress bar": execute_notebooks.PROGRESS_BAR,
     "a carriage return": re.compile("\r"),
 }
+
+
+PIN = re.compile(r'^COURSE_REF = "([0-9a-f]{40})"$', re.MULTILINE)
+REPOSITORY = re.search(r'COURSE_REPOSITORY = "([^"]+)"', (NOTEBOOK_DIR / "setup_cell.py").read_text()).group(1)
+LINK = re.compile(r"\]\(([^)\s]+)\)|(?:href|src)=[\"']([^\"']+)[\"']")
+PARENT_FOLDER = re.compile(r"""["']\.\.(?:[/\\\\"'])|\bos\.pardir\b""")
+PACKAGED_READ = re.compile(r"""resources\.(?:read_csv|path)\(\s*["']([^"']+)["']""")
+
+
+def _sources(nb, cell_type):
+    return [(i, cell.source) for i, cell in enumerate(nb.cells) if cell.cell_type == cell_type]
 
 
 def _output_texts(cell):
@@ -42,11 +57,57 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_first_cell_is_the_shared_setup_cell(path):
+def test_first_cell_is_the_shared_setup_cell_pinned_to_a_commit(path):
     nb = nbformat.read(path, as_version=4)
-    expected = (NOTEBOOK_DIR / "setup_cell.py").read_text().strip()
-    assert nb.cells[0].cell_type == "code" and nb.cells[0].source.strip() == expected, (
-        f"{path.name}: the first cell must be notebooks/setup_cell.py verbatim")
+    source = nb.cells[0].source if nb.cells[0].cell_type == "code" else ""
+    pin = PIN.search(source)
+    assert pin, f"{path.name}: the setup cell pins no commit (COURSE_REF); run `python notebooks/execute.py`"
+    assert source.strip() == execute_notebooks.setup_cell(pin.group(1)), (
+        f"{path.name}: the first cell must be notebooks/setup_cell.py verbatim, COURSE_REF apart")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_notebook_reads_beside_or_above_itself(path):
+    """On Colab and in a handout a notebook is alone in its folder: what it reads ships with course_lib."""
+    nb = nbformat.read(path, as_version=4)
+    for i, source in _sources(nb, "code"):
+        assert not PARENT_FOLDER.search(source), f"{path.name} cell {i}: reads from a parent folder"
+        for name in PACKAGED_READ.findall(source):
+            assert resources.path(name).is_file(), f"{path.name} cell {i}: {name} does not ship with course_lib"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_links_that_leave_the_notebook_are_absolute_and_lead_somewhere(path):
+    """Relative links are dead on Colab and in a handout; a link into the repository names a file it has."""
+    nb = nbformat.read(path, as_version=4)
+    for i, source in _sources(nb, "markdown"):
+        for target in (a or b for a, b in LINK.findall(source)):
+            assert re.match(r"(https?:|#|attachment:|mailto:)", target), f"{path.name} cell {i}: relative link {target}"
+            inside = re.match(re.escape(REPOSITORY) + r"/(?:blob|tree)/main/([^#?]+)", target)
+            if inside:
+                assert (ROOT / inside.group(1)).exists(), f"{path.name} cell {i}: {target} leads nowhere"
+
+
+def test_execute_pins_the_commit_that_holds_the_kit(tmp_path):
+    """In place, notebooks/execute.py pins HEAD, and only when HEAD holds the kit as it is, the files that
+    course_lib/course_files links to included."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    (tmp_path / "course_lib" / "course_files").mkdir(parents=True)
+    (tmp_path / "course_lib" / "course_files" / "schedule.md").symlink_to("../../schedule.md")
+    for name in ("schedule.md", "pyproject.toml", "README.md"):
+        (tmp_path / name).write_text("v1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "kit")
+    (tmp_path / "README.md").write_text("not part of the kit\n")
+    assert execute_notebooks.kit_commit(tmp_path) == git("rev-parse", "HEAD")
+    (tmp_path / "schedule.md").write_text("v2\n")
+    with pytest.raises(SystemExit, match="uncommitted changes .*schedule.md"):
+        execute_notebooks.kit_commit(tmp_path)
+    assert PIN.search(execute_notebooks.setup_cell("0" * 40))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

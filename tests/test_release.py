@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import inspect
 import io
 import json
 import subprocess
@@ -23,16 +22,9 @@ NOTEBOOKS = release.course_notebooks(REPO / "notebooks")
 _spec = importlib.util.spec_from_file_location("notebook_slice", REPO / "tests" / "browser" / "notebook_slice.py")
 notebook_slice = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(notebook_slice)
-
-
-def solution_lines() -> dict[str, list[str]]:
-    """Exercise name -> the code lines of its reference functions long enough to be telling."""
-    lines = {}
-    for name, functions in checking.SOLUTIONS.items():
-        lines[name] = [line.strip() for fn in functions for line in inspect.getsource(fn).splitlines()
-                       if len(line.strip()) >= 25 and not line.strip().startswith(("#", "def ", "@"))
-                       and '"""' not in line]
-    return lines
+_spec = importlib.util.spec_from_file_location("execute_notebooks", REPO / "notebooks" / "execute.py")
+execute_notebooks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(execute_notebooks)
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +53,13 @@ def test_student_copy_has_no_solution_text_and_instructor_copy_has_it(released):
     instructor = {p.name: notebook_text(p) for p in (released / "instructor").glob("*.ipynb")}
     assert sorted(student) == sorted(instructor) == [p.name for p in NOTEBOOKS]
     found_in_instructor = 0
-    for name, lines in solution_lines().items():
+    for name, lines in release.reference_lines().items():
         for line in lines:
             encoded = json.dumps(line)[1:-1]  # as the line appears inside the notebook's JSON
             leaks = [nb for nb, text in student.items() if encoded in text]
             assert not leaks, f"reference of {name!r} in the student copy of {leaks}: {line}"
             found_in_instructor += any(encoded in text for text in instructor.values())
-    assert found_in_instructor == sum(len(lines) for lines in solution_lines().values())
+    assert found_in_instructor == sum(len(lines) for lines in release.reference_lines().values())
     assert not any("show_solution(" in text for text in student.values())
 
 
@@ -192,3 +184,93 @@ def test_notebook_slice_keeps_what_the_targets_need_and_nothing_else():
     nb.cells.insert(2, nbformat.v4.new_markdown_cell("text"))
     cut = notebook_slice.cells_needed(nb, [6])
     assert [c.source for c in cut.cells] == [cells[0], cells[1], cells[3], cells[4], cells[5]]
+
+
+@pytest.mark.parametrize("cells", [
+    ['show_solution("iou")'],
+    ['exercises.show_solution(name="iou")'],
+    ['course_lib.exercises.show_solution(\n    "iou")'],
+    ["from course_lib.exercises import show_solution as reveal", '%matplotlib inline\nreveal("iou")'],
+    ["from course_lib import exercises", "answer = exercises.show_solution\nanswer('iou')"],
+])
+def test_every_form_of_show_solution_call_is_recognised(cells):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    assert release.solution_calls(nb) == {len(cells) - 1: ["iou"]}
+    assert [e.name for e in release.find_exercises(nb)] == ["iou"]
+
+
+def test_cells_that_only_mention_show_solution_are_not_solution_cells():
+    sources = ["# show_solution('iou') reveals it", "print('show_solution(\"iou\")')", "!echo show_solution"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    assert release.solution_calls(nb) == {}
+
+
+def test_a_solution_cell_must_name_its_exercise_literally():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("name = 'iou'\nshow_solution(name)")])
+    with pytest.raises(release.ReleaseError, match="cell 1: a solution cell calls show_solution once"):
+        release.student_copy(nb, "07_x.ipynb")
+
+
+def executed_exercise() -> nbformat.NotebookNode:
+    """A stub, its check and its solution cell, with the outputs they have after a run."""
+    solution = nbformat.v4.new_output("display_data", data={
+        "text/html": checking.show_solution("iou")._repr_html_(), "text/plain": "Solution(...)"})
+    cells = [nbformat.v4.new_code_cell("def my_iou(a, b):\n    raise NotImplementedError", execution_count=1),
+             nbformat.v4.new_code_cell("check_iou(my_iou)", execution_count=2,
+                                       outputs=[nbformat.v4.new_output("stream", text="not implemented yet\n")]),
+             nbformat.v4.new_code_cell('from course_lib import exercises as ex\nex.show_solution(name="iou")',
+                                       execution_count=3, outputs=[solution])]
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def test_execute_keeps_no_solution_output_and_the_check_outputs(tmp_path):
+    nb = executed_exercise()
+    execute_notebooks.clean(nb)
+    assert nb.cells[2].outputs == [] and nb.cells[2].execution_count == 3
+    assert nb.cells[1].outputs[0]["text"] == "not implemented yet\n"
+    path = tmp_path / "04_x.ipynb"
+    nbformat.write(executed_exercise(), path)
+    assert execute_notebooks.main(["--strip-solutions", str(path)]) == 0
+    stripped = nbformat.read(path, as_version=4)
+    assert "Reference solution of exercise" not in path.read_text() and stripped.cells[1].outputs
+    # Stripping records no source hash (unlike a run): a cell edited since its run still reads as stale.
+    assert execute_notebooks.SOURCE_HASH_KEY not in stripped.cells[2].metadata
+
+
+def test_student_copy_is_refused_while_an_output_shows_a_reference():
+    nb = executed_exercise()
+    nb.cells.insert(0, nbformat.v4.new_code_cell("print(inspect.getsource(iou))", outputs=[nbformat.v4.new_output(
+        "stream", text=checking.show_solution("iou").source)]))
+    with pytest.raises(release.ReleaseError, match=r"07_x.ipynb \(student copy\), cell 1: its output shows the "
+                                                   r"reference solution of 'iou'"):
+        release.student_copy(nb, "07_x.ipynb")
+    assert release.student_copy(executed_exercise(), "07_x.ipynb")  # the solution cell's own output is cut
+
+
+def test_hidden_tests_and_mark_scheme_cells_stay_out_of_the_student_copy():
+    graded = "assert my_iou(a, a) == 1\n### BEGIN HIDDEN TESTS\nassert my_iou(a, b) == 0\n### END HIDDEN TESTS\nok = 1"
+    scheme = nbformat.v4.new_markdown_cell("# MARK SCHEME\n2 points for the union")
+    tagged = nbformat.v4.new_code_cell("points = {'iou': 2}", metadata={"tags": ["mark-scheme"]})
+    nb = executed_exercise()
+    nb.cells += [nbformat.v4.new_code_cell(graded), scheme, tagged]
+    student = release.student_copy(nb, "07_x.ipynb")
+    assert student.cells[-1].source == "assert my_iou(a, a) == 1\nok = 1"
+    assert not any("MARK SCHEME" in c.source or "points" in c.source for c in student.cells)
+    instructor = release.instructor_copy(nb, "07_x.ipynb")
+    assert graded in [c.source for c in instructor.cells] and instructor.cells[-1].source == tagged.source
+    with pytest.raises(release.ReleaseError, match="HIDDEN TESTS is never closed"):
+        release.student_copy(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+            "### BEGIN HIDDEN TESTS\nx = 1")]), "07_x.ipynb")
+
+
+def test_cli_warns_about_each_notebook_it_skips(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    (folder / "00_start_here.ipynb").write_bytes((REPO / "notebooks" / "00_start_here.ipynb").read_bytes())
+    for name in ("scratch.ipynb", "1_intro.ipynb"):
+        nbformat.write(nbformat.v4.new_notebook(), folder / name)
+    result = run_cli("--out", str(tmp_path / "out"), "--notebooks", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "warning: 1_intro.ipynb: skipped (a course notebook is named NN_name.ipynb)",
+        "warning: scratch.ipynb: skipped (a course notebook is named NN_name.ipynb)"]

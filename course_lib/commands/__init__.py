@@ -14,8 +14,8 @@ import warnings
 from ..cli import OneLineParser, calm_progress_in_logs, one_line, warning_line
 
 # In the order `--help` lists them; each module has add_parser(subparsers) and run(args).
-COMMANDS = ("evaluate", "search", "train", "train_detector", "extract", "index", "datasets", "check", "new_project",
-            "release", "schedule")
+COMMANDS = ("evaluate", "search", "train", "train_detector", "extract", "index", "datasets", "check", "log",
+            "new_project", "release", "grade", "schedule")
 
 
 def _module(name: str):
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m course_lib",
         description="Command line of the course kit. Retrieval: evaluate, search, extract, index. Training: train, "
-                    "train-detector. Data: datasets, check, new-project. Teaching: release, schedule.")
+                    "train-detector. Data: datasets, check, log, new-project. Teaching: release, grade, schedule.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser, metavar="COMMAND")
     for name in COMMANDS:
         _module(name).add_parser(sub)

@@ -28,7 +28,11 @@ def add_parser(sub) -> None:
     ev.add_argument("--rerank", metavar="SPEC", help=f"post-process each ranking, steps left to right, e.g. "
                     f"'aqe:k=2,dba:k=2,diffusion' (parameters method:name=value:...); {describe_methods()}")
     ev.add_argument("--json", metavar="FILE", help="also write the results, with per-query AP, as JSON")
-    ev.add_argument("--log", metavar="FILE", help="append this run as one line to an experiment log (JSON Lines)")
+    ev.add_argument("--log", metavar="FILE", help="append this run as one line to an experiment log (JSON Lines: "
+                    "results, settings, the kit's version and commit, the command, a fingerprint of the data; "
+                    "`log FILE` shows it)")
+    ev.add_argument("--note", metavar="TEXT", default="", help="with --log: a note kept with the run, e.g. what "
+                    "changed since the last one")
     ev.add_argument("--plot", metavar="FILE", help="also draw the mAP per method with 95%% bootstrap intervals "
                     "(.png, .pdf or .svg)")
     add_device_option(ev)
@@ -71,6 +75,8 @@ def run(args) -> int:
         raise ValueError("--nprobe: only with --index (an IVF index)")
     json_path = check_output_file("--json", args.json) if args.json else None
     log_path = check_output_file("--log", args.log) if args.log else None
+    if args.note and log_path is None:
+        raise ValueError("--note is kept in the experiment log: add --log FILE")
     plot_path = check_figure_file("--plot", args.plot) if args.plot else None
     config.writable_home()  # the cache is written after the work: find out now that it can be
     dataset = load_dataset(args.dataset, download=not args.no_download, progress=not args.quiet)
@@ -111,14 +117,24 @@ def run(args) -> int:
         figure = map_bars(intervals, ["map"], title=f"{dataset.name}: mAP (%){level}", intervals=intervals)
         save_figure(figure, plot_path)
     if log_path is not None:
-        from datetime import datetime, timezone
+        from ..experiment import append_log, run_record
 
-        from ..experiment import append_log
-
-        append_log(log_path, {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                              "dataset": dataset.name, "backbone": backbone_name, "max_side": args.max_side,
-                              "scales": list(args.scales), "results": rows})
+        settings = {"backbone": backbone_name, "max_side": args.max_side, "scales": list(args.scales),
+                    "arguments": {k: v for k, v in vars(args).items() if k != "func"}}
+        append_log(log_path, run_record(dataset, rows, settings, note=args.note, command=_command_line()))
     return 0
+
+
+def _command_line() -> str:
+    """This process's command line as it can be typed again: `python -m course_lib evaluate ...` when started
+    so (the path of __main__.py left out), else the program's name and its arguments."""
+    import shlex
+    from pathlib import Path
+
+    program = Path(sys.argv[0])
+    if program.name == "__main__.py" and program.parent.name == "course_lib":
+        return shlex.join(["python", "-m", "course_lib", *sys.argv[1:]])
+    return shlex.join([program.name, *sys.argv[1:]])
 
 
 def _summary(args, dataset, backbone_name: str, where: str) -> None:

@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
     ex.add_argument("--out", required=True, metavar="DIR", help="folder for the shards (new, empty, or this "
                     "command's earlier output to finish)")
     ex.add_argument("--pooling", action="append", choices=list(POOLING_NAMES), help="pooling (repeat; default: gem)")
-    ex.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
+    ex.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES,
+                    help=f"pretrained network (default {DEFAULT_BACKBONE})")
     add_image_size_option(ex, 512)
     ex.add_argument("--shard-size", type=positive_int, default=1000, metavar="N", help="images per shard (default 1000)")
     add_device_option(ex, "; under torchrun each process takes the GPU of its local rank")

@@ -10,7 +10,8 @@ def add_parser(sub) -> None:
     ix = sub.add_parser("index", help="build a faiss index from `extract`'s shards",
                         description="Build a faiss index from a shard folder written by `extract`, one shard in "
                                     "memory at a time, and write it to a file (faiss format).")
-    actions = ix.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    actions = ix.add_subparsers(dest="action", required=True, parser_class=OneLineParser, metavar="ACTION",
+                                help="build: a faiss index from the shards")
     build = actions.add_parser("build", help="train the index on a sample of the shards, then add every shard")
     build.add_argument("folder", metavar="DIR", help="shard folder written by `extract`")
     build.add_argument("--index", required=True, metavar="FACTORY",

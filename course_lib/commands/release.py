@@ -1,6 +1,7 @@
 """`release --out DIR`: student copies (solutions removed) and instructor copies of the course notebooks."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -15,8 +16,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..release import course_notebooks, release
+    from ..release import course_notebooks, release, skipped_notebooks
 
+    for path in skipped_notebooks(args.notebooks):
+        print(f"warning: {path.name}: skipped (a course notebook is named NN_name.ipynb)", file=sys.stderr)
     copies = release(course_notebooks(args.notebooks), args.out)
     print(f"wrote {len(copies['student'])} student and {len(copies['instructor'])} instructor notebooks "
           f"into {Path(args.out) / 'student'} and {Path(args.out) / 'instructor'}")

@@ -15,7 +15,7 @@ from ..schedule import document
 from ..schedule.calendar import resolve_now, status_text, write_ics
 from ..schedule.classes import assign_paper_talks, assign_project_talks, check_course, load_course_data
 from ..schedule.document import ScheduleError, load_schedule, missing_file_message, write_schedule
-from ..schedule.rebase import rebase
+from ..schedule.rebase import dropped_no_class_days, rebase
 
 
 def add_parser(sub) -> None:
@@ -35,10 +35,14 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="validate schedule.md, the reading list, teams and paper claims; exit 1 on problems")
     parser.add_argument("--assign", action="store_true",
                         help="print the paper-talk and project-talk slot assignment")
-    parser.add_argument("--rebase", metavar="DATE", help="move the schedule to a term starting on DATE")
-    parser.add_argument("--holiday", metavar="DATE", action="append", default=[],
-                        help="a holiday of the new term (with --rebase; repeat for more)")
-    parser.add_argument("--term", metavar="NAME", help="name of the new term (with --rebase), e.g. 'Spring 2017'")
+    parser.add_argument("--rebase", metavar="DATE", help="move the schedule to a term whose first class is on "
+                        "DATE's class day (DATE itself, or the next class day); the old term's no-class days are "
+                        "dropped")
+    parser.add_argument("--holiday", metavar="DATE[=NAME]", action="append", default=[],
+                        help="a holiday of the new term, inside it (with --rebase; repeat for more), e.g. "
+                             "'2027-05-04=Sports day'")
+    parser.add_argument("--term", metavar="NAME", help="name of the new term (needed with --rebase), "
+                                                       "e.g. 'Spring 2027'")
     parser.add_argument("--output", metavar="FILE", help="where --rebase writes the new schedule.md (a new file)")
     parser.add_argument("--schedule", metavar="FILE", help="schedule.md to use (default: the repository's)")
     parser.add_argument("--data", metavar="DIR", help="folder with students.csv, teams.csv, paper_claims.csv "
@@ -54,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.rebase and not args.output:
             parser.error("--rebase needs --output FILE (the new schedule.md; the old one is left as it is)")
+        if args.rebase and not (args.term or "").strip():
+            parser.error("--rebase needs --term NAME (the new term's name, e.g. 'Spring 2027')")
         if (args.holiday or args.term) and not args.rebase:
             parser.error("--holiday and --term go with --rebase")
     except SystemExit as done:  # --help, or a refusal already said in one line
@@ -76,10 +82,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {count} events ({len(schedule.sessions)} sessions, {len(schedule.deadlines)} deadlines) "
                   f"to {args.ics}")
         if args.rebase:
-            moved = rebase(schedule, args.rebase, args.holiday, term=args.term)
+            moved = rebase(schedule, args.rebase, _named_holidays(args.holiday), term=args.term)
             write_schedule(moved, args.output)
-            print(f"wrote the schedule for {moved.term} (term start {moved.term_start}, "
+            print(f"wrote the schedule for {moved.term} (first class {moved.sessions.start.iloc[0]:%Y-%m-%d}, "
                   f"{len(moved.sessions)} sessions) to {args.output}")
+            dropped = dropped_no_class_days(schedule)
+            if dropped:
+                print(f"dropped the old term's {len(dropped)} no-class days ({', '.join(dropped)}); give the new "
+                      f"term's with --holiday DATE[=NAME]")
         if args.assign:
             data = load_course_data(args.data, args.papers, schedule)
             print("Paper talks:\n" + _plain(assign_paper_talks(data, schedule)))
@@ -90,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ScheduleError, ValueError, OSError) as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
+
+
+def _named_holidays(values: list[str]) -> dict[str, str]:
+    """--holiday DATE or DATE=NAME, as {date: name}; a date alone is named "holiday"."""
+    return dict((*value.split("=", 1),) if "=" in value else (value, "holiday") for value in values)
 
 
 def _plain(table: pd.DataFrame) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli import add_device_option, add_image_size_option, check_figure_file, positive_int, real_number
+from ..cli import (add_device_option, add_image_size_option, add_quiet_option, check_figure_file, positive_int,
+                   real_number)
 
 
 def add_parser(sub) -> None:
@@ -28,10 +29,13 @@ def add_parser(sub) -> None:
     se.add_argument("--plot", "--show", dest="show", metavar="FILE",
                     help="save a figure of the query and the top results with boxes (as `evaluate --plot`)")
     add_device_option(se)
+    add_quiet_option(se, "no progress bars: stderr holds only warnings and errors")
     se.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from tqdm.auto import tqdm
+
     from ..datasets import load_dataset
     from ..detection.evaluate import MapStore
     from ..detection.localize import localize, query_vector
@@ -58,7 +62,7 @@ def run(args) -> int:
                              f"image {query}")
         bbox = (x1, y1, x2, y2)
     show_path = check_figure_file("--show", args.show) if args.show else None
-    dataset = load_dataset(args.dataset)
+    dataset = load_dataset(args.dataset, progress=not args.quiet)
     backbone = load_backbone(device=args.device)
     maps = MapStore(dataset, backbone, max_side=args.max_side)
     query_mac = query_vector(conv_map(backbone, query, max_side=args.max_side, bbox=bbox))
@@ -74,11 +78,18 @@ def run(args) -> int:
                 return detector_boxes(model, dataset.images[i], args.max_side, score_threshold=args.min_score)
 
             proposed_by = f"detector {detector_file.name} + whole images"
-        index = build_region_index(maps.image, maps.image_sizes, range(len(dataset)), proposals=proposals)
+        with tqdm(total=len(dataset), desc="region descriptors", unit="img", disable=args.quiet) as bar:
+            def maps_counted(i):
+                found = maps.image(i)
+                bar.update()
+                return found
+
+            index = build_region_index(maps_counted, maps.image_sizes, range(len(dataset)), proposals=proposals)
         results = search_regions(index, query_mac.float().numpy(), args.top)
         how = f"best of {len(index)} regions: {proposed_by}"
     else:
-        db = extract_descriptors(dataset, backbone, ["rmac"], max_side=args.max_side, progress=False).db["rmac"]
+        db = extract_descriptors(dataset, backbone, ["rmac"], max_side=args.max_side,
+                                 progress=not args.quiet).db["rmac"]
         q = describe_images([query], backbone, ["rmac"], args.max_side, bboxes=[bbox], progress=False)["rmac"]
         ranking = rank_database(db, q)[: args.top, 0]
         results = []

@@ -102,6 +102,14 @@ class _GroundTruthReader:
         width, height = size
         if x1 >= width or y1 >= height or x2 <= 0 or y2 <= 0:
             self.fail(where, f"{json.dumps(value)} lies outside the {width}x{height} image {rel}")
+        # A box past the border is clipped silently when the image is loaded: the annotation is wrong
+        # somewhere (swapped width and height, another image's box, a resized copy), so it is said here.
+        edges = (("x1", value[0], "<", 0), ("y1", value[1], "<", 0),
+                 ("x2", value[2], ">", width), ("y2", value[3], ">", height))
+        over = [f"{name} = {json.dumps(given)} {sign} {limit}" for name, given, sign, limit in edges
+                if (given < limit if sign == "<" else given > limit)]
+        if over:
+            self.fail(where, f"{json.dumps(value)} reaches beyond the {width}x{height} image {rel} ({over[0]})")
         return (x1, y1, x2, y2)
 
     def positive_boxes(self, value, where: str, positives: set[int]) -> dict[int, tuple]:
@@ -259,3 +267,32 @@ def load_folder(folder: str | os.PathLike, name: str | None = None, protocol: st
         citation=citation if isinstance(citation, str) else "",
         extra={"ground_truth": str(gt_path), "query_names": query_names},
         positive_boxes=positive_boxes if any(positive_boxes) else None)
+
+
+# Decoding while checking reduces to this side first, as evaluate does: every byte is still decoded
+# (a truncated file fails), but a 20-megapixel photo never fills memory.
+_DECODE_CHECK_SIDE = 256
+
+
+def check_images(paths, decode: bool = False, progress: bool = True) -> None:
+    """Open every image file in `paths`; raise ImageLoadError naming the first that fails and counting the rest.
+
+    By default only each header is read (size and orientation: well under a millisecond a file), which is
+    where a file that is no image at all fails: text, an empty file, a web page saved as .jpg. With
+    `decode`, all pixel data is decoded the way `evaluate` decodes it, which also finds truncated or
+    corrupt files whose header is whole (a few milliseconds a photo).
+    """
+    from tqdm.auto import tqdm
+
+    from ..images import ImageLoadError, image_size, load_image
+
+    failures = []
+    for path in tqdm(paths, desc="decoding images" if decode else "reading image headers", unit="img",
+                     disable=not progress):
+        try:
+            load_image(path, max_side=_DECODE_CHECK_SIDE) if decode else image_size(path)
+        except ImageLoadError as err:
+            failures.append(str(err))
+    if failures:
+        more = f"; {len(failures) - 1} more images fail the same way" if len(failures) > 1 else ""
+        raise ImageLoadError(f"{failures[0]}{more}")

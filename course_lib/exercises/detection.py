@@ -191,3 +191,7 @@ register_solutions({
     "nms": (boxes.greedy_nms, boxes.nms),
     "decode": (boxes.decode,),
 })
+
+
+# What each check is worth when `python -m course_lib grade` grades a submission: check_<name> -> points.
+POINTS = {"iou": 2, "anchors": 2, "decode": 2, "nms": 3}

@@ -183,3 +183,7 @@ register_solutions({
     "pq": (pq.encode, pq.distance_tables, pq.asymmetric_distances),
     "choose_nprobe": (zoo.smallest_knob_for_recall,),
 })
+
+
+# What each check is worth when `python -m course_lib grade` grades a submission: check_<name> -> points.
+POINTS = {"pca_projection": 2, "pq_encode": 2, "asymmetric_distance": 2, "choose_nprobe": 2}

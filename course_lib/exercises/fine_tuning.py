@@ -131,3 +131,7 @@ def check_learned_whitening(fn: Callable, seed: int = 0) -> CheckResult:
         return f"2 learning sets, inner products of whitened descriptors within {error_bound(worst)}."
 
     return run_check(fn, check)
+
+
+# What each check is worth when `python -m course_lib grade` grades a submission: check_<name> -> points.
+POINTS = {"contrastive_loss": 2, "hard_negatives": 3, "learned_whitening": 3}

@@ -189,3 +189,7 @@ register_solutions({
     "aqe": (average_query_expansion,),
     "homography_inliers": (homography_inliers,),
 })
+
+
+# What each check is worth when `python -m course_lib grade` grades a submission: check_<name> -> points.
+POINTS = {"triplet_loss": 2, "aqe": 2, "homography_inliers": 3}

@@ -302,3 +302,7 @@ register_solutions({
     "integral_box": (_reference_integral_image, _reference_box_sum, pooling.integral_images,
                      pooling.box_max_approx),
 })
+
+
+# What each check is worth when `python -m course_lib grade` grades a submission: check_<name> -> points.
+POINTS = {"center_prior": 2, "rmac_grid": 3, "integral_box": 3}

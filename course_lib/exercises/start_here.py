@@ -72,3 +72,7 @@ def check_average_precision(fn: Callable[[list[int], int], float], seed: int = 0
 
 
 register_solutions({"average_precision": (evaluation.compute_ap,)})
+
+
+# What each check is worth when `python -m course_lib grade` grades a submission: check_<name> -> points.
+POINTS = {"average_precision": 2}

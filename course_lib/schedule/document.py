@@ -10,11 +10,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from .. import resources
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SCHEDULE = REPO_ROOT / "schedule.md"
-DEFAULT_DATA_DIR = REPO_ROOT / "data" / "course"
-DEFAULT_READING_LIST = REPO_ROOT / "lectures" / "papers.csv"
-DEFAULT_OVERVIEW = REPO_ROOT / "lectures" / "00_course_overview.md"
+# The course's own files, as the package ships them (course_lib/resources.py): in a checkout they are the
+# repository's files themselves; the overview ships in no wheel, so only a checkout can update it.
+DEFAULT_SCHEDULE = resources.path("schedule.md")
+DEFAULT_DATA_DIR = resources.path("data/course")
+DEFAULT_READING_LIST = resources.path("lectures/papers.csv")
+DEFAULT_OVERVIEW = resources.path("lectures/00_course_overview.md")
 
 # Kinds this module gives a meaning to. schedule.md declares the kinds it uses and may add more.
 NO_CLASS = "no-class"
@@ -61,9 +65,10 @@ def locate(source: str | None, line: int | None) -> str:
 
 
 def repo_relative_path(path: Path) -> str:
-    """A path as a person would name it: relative to the repository or the working directory."""
+    """A path as a person would name it: relative to the repository (or the package's copy of its files,
+    in an installed wheel) or the working directory."""
     path = Path(path)
-    for base in (REPO_ROOT, Path.cwd()):
+    for base in (REPO_ROOT, resources.path(""), Path.cwd()):
         try:
             return path.resolve().relative_to(base.resolve()).as_posix()
         except ValueError:
@@ -124,8 +129,9 @@ def load_schedule(path: str | Path | None = None) -> Schedule:
 
 def missing_file_message(path: Path, what: str, is_default: bool) -> str:
     if is_default:
-        return (f"{what} not found at {path} (beside the course_lib package): this course_lib seems installed "
-                f"without the course repository; pass your own copy (--schedule FILE, --data DIR, --papers FILE)")
+        return (f"{what} not found at {path} (where course_lib ships it): this course_lib seems installed "
+                f"without the course repository's files; pass your own copy "
+                f"(--schedule FILE, --data DIR, --papers FILE)")
     return f"{what} not found: {path}"
 
 

@@ -1,7 +1,7 @@
-"""Moving a term to another year: the same weekdays and kinds, new dates, holidays skipped."""
+"""Moving a term to a new one: the same sessions in order on the new class days, the old term's holidays
+dropped, the new term's skipped."""
 from __future__ import annotations
 
-import math
 from datetime import date, datetime, time, timedelta
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
@@ -13,30 +13,39 @@ from .document import NO_CLASS, Schedule, ScheduleError, parse_schedule, to_mark
 # --------------------------------------------------------------------------- re-basing to another term
 
 
-def rebase(schedule: Schedule, new_start: date | str, holidays: Iterable | Mapping = (),
-           term: str | None = None) -> Schedule:
-    """Move the whole schedule to a term starting on `new_start`.
+def rebase(schedule: Schedule, new_start: date | str, holidays: Iterable | Mapping = (), *,
+           term: str) -> Schedule:
+    """Move the whole schedule to the term named `term` whose first class is on `new_start`'s class day
+    (`new_start` itself when it is a class day, else the next one).
 
-    Every date moves by the same whole number of weeks (the first whole week on or after `new_start`),
-    so weekdays and the spacing between sessions stay as they were. A holiday (a date, an ISO string, or
-    a {date: name} mapping) that falls on a class day becomes a no-class row, and that class and all later
-    ones move one class slot on (the next class day of the weekly pattern); a session held outside the
-    weekly pattern keeps its distance to the class slot before it. A deadline keeps its distance in days,
-    and its time of day, to the session it leads up to (the first one starting at or after it; for a
-    deadline after the last session, that last session). No-class rows of the old term are kept in place.
-    `term` names the new term (default: the old name with the old year replaced by the new one).
+    The old term's no-class rows (its holidays and breaks) are dropped: they belonged to that year's
+    calendar. The sessions left keep their order and take the new term's class days one after another:
+    the k-th class day of the old term that held a session becomes the k-th class day of the new one
+    (weekdays may change; a class day the old term left empty stays empty). A holiday of the new term (a
+    date, an ISO string, or a {date: name} mapping) is skipped, and on a class day it becomes a no-class
+    row; a holiday before `new_start` or after the new term's last session is refused (another year's
+    date, or a typo). A session held outside the weekly pattern keeps its distance in days to the class
+    day before it. A deadline keeps its distance in days, and its time of day, to the session it leads up
+    to (the first one starting at or after it; for a deadline after the last session, that last session).
     The returned schedule has been written out and parsed back, so it is valid schedule.md.
     """
     new_start = _as_date(new_start, "new_start")
+    if not term.strip():
+        raise ValueError("term: name the new term, e.g. 'Spring 2027'")
     names = _holiday_names(holidays)
     if names and NO_CLASS not in schedule.session_kinds:
         raise ScheduleError(f"holidays need the session kind '{NO_CLASS}' in the Settings", schedule.source)
-    shift = timedelta(weeks=math.ceil((new_start - schedule.term_start).days / 7))
+    held = schedule.sessions[schedule.sessions.kind != NO_CLASS]
+    if held.empty:
+        raise ScheduleError("no sessions to move (every row is a no-class day)", schedule.source)
+    held_days = {start.date() for start in held.start}
+    dropped_days = {start.date() for start in schedule.sessions.start} - held_days
     pattern = set(schedule.class_days)
-    last_old = schedule.sessions.start.max().date()
-    old_slots = _class_days(schedule.term_start, pattern, until=last_old)
+    old_slots = [day for day in _class_days(schedule.term_start, pattern, until=max(held_days))
+                 if day not in dropped_days]
     slot_of = {day: index for index, day in enumerate(old_slots)}
-    new_slots = _class_days(schedule.term_start + shift, pattern, count=len(old_slots), skip=set(names))
+    new_slots = _class_days(new_start, pattern, count=len(old_slots), skip=set(names))
+    shift = new_slots[0] - old_slots[0]
 
     def new_date(old: date) -> date:
         if old in slot_of:
@@ -49,27 +58,26 @@ def rebase(schedule: Schedule, new_start: date | str, holidays: Iterable | Mappi
         return moved
 
     tz = schedule.tz
-    sessions = []
-    for r in schedule.sessions.itertuples():
-        day = new_date(r.start.date())
-        sessions.append((day, r.start.time(), r.end.time(), r.kind, r.title))
+    sessions = [(new_date(r.start.date()), r.start.time(), r.end.time(), r.kind, r.title)
+                for r in held.itertuples()]
     last = max(s[0] for s in sessions)
     for holiday, name in sorted(names.items()):
-        if holiday.weekday() in pattern and new_start <= holiday <= last:
+        if not new_start <= holiday <= last:
+            raise ScheduleError(f"holiday {holiday} is outside the new term ({new_start} to {last}); give "
+                                f"only the new term's holidays", schedule.source)
+        if holiday.weekday() in pattern:
             sessions.append((holiday, schedule.class_start, schedule.class_end, NO_CLASS, f"No class: {name}"))
 
-    old_sessions = schedule.sessions
     deadlines = []
     for r in schedule.deadlines.itertuples():
-        following = old_sessions[old_sessions.start >= r.due]
-        anchor = following.iloc[0] if not following.empty else old_sessions.iloc[-1]
+        following = held[held.start >= r.due]
+        anchor = following.iloc[0] if not following.empty else held.iloc[-1]
         offset = r.due.date() - anchor.start.date()
         day = new_date(anchor.start.date()) + offset
         deadlines.append((day, r.due.time(), r.kind, r.title, r.at_class))
 
     moved = Schedule(
-        course=schedule.course, term=term or _renamed_term(schedule.term, schedule.term_start.year,
-                                                          (schedule.term_start + shift).year),
+        course=schedule.course, term=term.strip(),
         timezone=schedule.timezone, term_start=new_start, class_days=schedule.class_days,
         class_start=schedule.class_start, class_end=schedule.class_end, session_kinds=schedule.session_kinds,
         deadline_kinds=schedule.deadline_kinds,
@@ -82,6 +90,12 @@ def rebase(schedule: Schedule, new_start: date | str, holidays: Iterable | Mappi
         source=schedule.source,
     )
     return parse_schedule(to_markdown(moved), source=schedule.source)
+
+
+def dropped_no_class_days(schedule: Schedule) -> list[str]:
+    """The old term's no-class rows that `rebase` leaves out, as "YYYY-MM-DD (title)"."""
+    rows = schedule.sessions[schedule.sessions.kind == NO_CLASS]
+    return [f"{r.start.date()} ({r.title})" for r in rows.itertuples()]
 
 
 def _as_date(value, what: str) -> date:
@@ -116,14 +130,11 @@ def _wall(day: date, clock: time, tz: ZoneInfo) -> pd.Timestamp:
     return pd.Timestamp(datetime.combine(day, clock, tzinfo=tz))
 
 
-def _renamed_term(term: str, old_year: int, new_year: int) -> str:
-    return term.replace(str(old_year), str(new_year)) if str(old_year) in term else term
-
-
 def _rebase_notes(schedule: Schedule, new_start: date, holidays: dict[date, str]) -> str:
     listed = ", ".join(f"{d} ({n})" for d, n in sorted(holidays.items())) or "none"
+    dropped = ", ".join(dropped_no_class_days(schedule)) or "none"
     return ("## Notes\n\n"
             f"Re-based with course_lib.schedule.rebase from the {schedule.term} schedule "
-            f"(term start {schedule.term_start}) to the term starting {new_start}; holidays given: {listed}.\n"
-            "No-class days kept from the old term may not apply any more: check them, and the titles.")
-
+            f"(term start {schedule.term_start}) to the term starting {new_start}; holidays given: {listed}; "
+            f"dropped the old term's no-class days: {dropped}.\n"
+            "Check the titles, and add this term's breaks as no-class rows if it has any.")

@@ -9,7 +9,8 @@ on any JavaScript error in the page or a widget "model not found" message, and s
 per widget before and after (folder: $BROWSER_SCREENSHOTS, default build/browser-screenshots).
 
 Chromium comes from the system (Debian: `apt-get install -y chromium`) or from Playwright
-(`playwright install chromium`); without one the test is skipped with a one-line reason.
+(`playwright install chromium`), as tests/browser/conftest.py finds it; without one the test is
+skipped with a one-line reason.
 In CI it runs after `pytest`, whose notebook run leaves the descriptor cache warm, so the cells
 the widgets need read their descriptors instead of computing them.
 """
@@ -19,7 +20,6 @@ import datetime
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -31,7 +31,7 @@ import nbformat
 import pytest
 from notebook_slice import is_widget_cell, widget_slice
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -39,9 +39,6 @@ SCREENSHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS", REPO / "build" / "brows
 # BROWSER_KERNEL_PYTHON=/path/to/python runs the notebooks' kernel with that interpreter (another ipywidgets).
 RUN_ALL_TIMEOUT_S = 180
 VIEW_CHANGE_TIMEOUT_MS = 60_000
-# Chromium flags for a machine with a closed network: no background connections, no sandbox as root.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 # Messages of JupyterLab itself on a machine without internet (its news feed, PyPI look-ups): not our widgets.
 OFFLINE_NOISE = ("net::ERR_", "Failed to load resource", "fetch", "lab/api/news", "lab/api/listings")
 
@@ -54,34 +51,10 @@ def notebooks_with_widgets() -> list[Path]:
     return found
 
 
-def chromium_executable() -> str | None:
-    """A system Chromium first (Debian's package), else the one `playwright install chromium` downloaded."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    with sync_api.sync_playwright() as p:
-        bundled = p.chromium.executable_path
-    return bundled if bundled and Path(bundled).exists() else None
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = chromium_executable()
-    if executable is None:
-        reason = "no Chromium here: `apt-get install -y chromium` (Debian) or `playwright install chromium`"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (.ci/run installs one: CI never skips the browser tests)")
-        pytest.skip(reason)
-    with sync_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +64,6 @@ def lab(tmp_path_factory):
     (root / "notebooks").mkdir()
     for path in notebooks_with_widgets():
         nbformat.write(widget_slice(nbformat.read(path, as_version=4)), root / "notebooks" / path.name)
-    for folder in ("lectures", "benchmarks"):  # read by relative path (../lectures/...) from some cells
-        (root / folder).symlink_to(REPO / folder, target_is_directory=True)
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".ws")}
     kernel_python = os.environ.get("BROWSER_KERNEL_PYTHON")

@@ -164,3 +164,15 @@ def test_search_detector_errors_are_one_line(small_folder, capsys, extra, messag
     assert main(["search", str(folder), "--query", str(folder / "queries" / "cat.jpg"), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+@pytest.mark.parametrize("regions", [False, True])
+def test_search_shows_its_progress_unless_quiet(small_folder, capsys, regions):
+    folder, bbox, _ = small_folder
+    args = ["search", str(folder), "--query", str(folder / "queries" / "cat.jpg"), "--top", "2",
+            "--image-size", "224"] + (["--regions"] if regions else [])
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "5/5" in err and "img" in err, err  # the whole database is worked through, with a bar that says so
+    assert main([*args, "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

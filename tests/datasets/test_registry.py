@@ -444,6 +444,12 @@ BAD_GROUND_TRUTH = [
     ({"query": Q, "positives": [], "bbox": [5, 1, 2, 4]}, "queries[0].bbox: [5, 1, 2, 4] is empty: it needs x2 > x1"),
     ({"query": Q, "positives": [], "bbox": [10, 1, 20, 4]},
      "queries[0].bbox: [10, 1, 20, 4] lies outside the 8x6 image queries/q1.jpg"),
+    ({"query": Q, "positives": [], "bbox": [1, 1, 5000, 4]},
+     "queries[0].bbox: [1, 1, 5000, 4] reaches beyond the 8x6 image queries/q1.jpg (x2 = 5000 > 8)"),
+    ({"query": Q, "positives": [], "bbox": [-2, 1, 5, 4]},
+     "queries[0].bbox: [-2, 1, 5, 4] reaches beyond the 8x6 image queries/q1.jpg (x1 = -2 < 0)"),
+    ({"query": Q, "positives": ["images/a.jpg"], "boxes": {"images/a.jpg": [0, 0, 8, 7]}},
+     'queries[0].boxes["images/a.jpg"]: [0, 0, 8, 7] reaches beyond the 8x6 image images/a.jpg (y2 = 7 > 6)'),
     ("queries/q1.jpg", 'queries[0]: expected an object with "query" and "positives", got "queries/q1.jpg"'),
 ]
 
@@ -516,3 +522,71 @@ def test_folder_layout_errors(tmp_path):
     write_gt(tmp_path, [])
     with pytest.raises(DatasetFormatError, match="images: no images"):
         load_folder(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------
+# `check DIR`: every image opened, boxes against image sizes, one line, nothing written
+# ------------------------------------------------------------------------------------------------
+
+def noisy_jpeg(size=(64, 48)) -> bytes:
+    """A photo-like JPEG whose pixel data is most of the file (a truncation keeps the header whole)."""
+    pixels = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def files_of(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def check(*argv) -> int:
+    from course_lib.commands import main
+
+    return main(["check", *map(str, argv)])
+
+
+def test_check_says_ok_for_a_good_folder(folder, capsys):
+    assert check(folder, "--quiet") == 0
+    assert capsys.readouterr().out.startswith("ok: my_data: 4 database images, 2 queries")
+
+
+def test_check_names_a_database_image_that_does_not_open(folder, capsys, tmp_path):
+    (folder / "images" / "broken.jpg").write_text("x\n")
+    before = files_of(tmp_path)
+    assert check(folder) == 2  # with its progress bar: the error is the last line
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("error: ") and "images/broken.jpg: not a readable image" in error, error
+    assert files_of(tmp_path) == before
+
+
+def test_check_counts_the_other_images_that_do_not_open(folder, capsys):
+    for name in ("broken.jpg", "empty.jpg", "notes.png"):
+        (folder / "images" / name).write_bytes(b"" if name == "empty.jpg" else b"x\n")
+    assert check(folder, "--quiet") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "images/broken.jpg" in err and "2 more images fail the same way" in err, err
+
+
+def test_check_decode_finds_a_truncated_image_that_headers_miss(folder, capsys):
+    data = noisy_jpeg()
+    (folder / "images" / "cut.jpg").write_bytes(data[: len(data) // 2])
+    assert check(folder, "--quiet") == 0  # the header is whole: the cheap pass cannot tell
+    capsys.readouterr()
+    assert check(folder, "--quiet", "--decode") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "images/cut.jpg: cannot decode image data" in err, err
+
+
+def test_check_names_a_box_beyond_its_query(tmp_path, capsys):
+    root = tmp_path / "d"
+    (root / "images").mkdir(parents=True)
+    Image.new("RGB", (451, 300)).save(root / "images" / "q.jpg")
+    Image.new("RGB", (40, 30)).save(root / "images" / "b.jpg")
+    write_gt(root, [{"query": "images/q.jpg", "bbox": [10, 10, 5000, 20], "positives": ["images/b.jpg"]}])
+    before = files_of(tmp_path)
+    assert check(root) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "queries[0].bbox: [10, 10, 5000, 20] reaches beyond the 451x300 image images/q.jpg" in err
+    assert files_of(tmp_path) == before

@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
+from support import write_folder_dataset
 from course_lib.experiment import evaluate_descriptors
 from course_lib.features import Descriptors
 from course_lib.index import rank_database
@@ -115,9 +116,7 @@ def test_cli_rerank_refuses_what_it_would_ignore(tmp_path):
 
 
 def test_cli_rerank_on_a_folder_dataset(tmp_path):
-    from test_cli import folder as folder_fixture
-
-    root = folder_fixture.__wrapped__(_TmpFactory(tmp_path))
+    root = write_folder_dataset(tmp_path / "my_dataset")
     out = tmp_path / "r.json"
     spec = "aqe:k=1,dba:k=1,diffusion:k=3:query_k=2,spatial:top=6"
     r = run_cli("evaluate", str(root), "--pooling", "gem", "--image-size", "224", "--rerank", spec,
@@ -141,12 +140,3 @@ def test_cli_rerank_on_mini(tmp_path):
     row, = result["results"]
     assert len(row["per_query_ap"]) == 22 and 0.3 < row["map_medium"] <= 1.0
 
-
-class _TmpFactory:
-    def __init__(self, root):
-        self.root = root
-
-    def mktemp(self, name):
-        path = self.root / name
-        path.mkdir()
-        return path

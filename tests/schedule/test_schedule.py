@@ -354,18 +354,31 @@ def test_write_ics_never_overwrites_a_foreign_file(tmp_path, capsys):
 # --------------------------------------------------------------------------- re-basing
 
 
-def test_rebase_keeps_weekdays_and_spacing_and_round_trips(tmp_path, course):
-    moved = sched.rebase(course, "2017-09-01")
-    assert moved.term == "Fall 2017" and moved.term_start == date(2017, 9, 1)
-    old, new = course.sessions, moved.sessions
-    assert list(new.title) == list(old.title) and list(new.kind) == list(old.kind)
-    assert [d.weekday() for d in new.start] == [d.weekday() for d in old.start]
-    assert list(np.diff([d.date() for d in new.start])) == list(np.diff([d.date() for d in old.start]))
-    assert new.start.iloc[0].date() == date(2017, 9, 7)  # first Thursday on or after 2017-09-01
-    assert [t.time() for t in new.start] == [t.time() for t in old.start]
-    shift = new.start.iloc[0].date() - old.start.iloc[0].date()
+HELD = "kind != 'no-class'"  # the sessions a re-based term keeps (the old term's no-class days are dropped)
+
+
+def class_slots(first: str, count: int, skip=()) -> list[date]:
+    """The first `count` Tuesdays and Thursdays on or after `first`, leaving out the dates in `skip`."""
+    days, day = [], date.fromisoformat(first)
+    while len(days) < count:
+        if day.weekday() in (1, 3) and day.isoformat() not in skip:
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def test_rebase_puts_the_held_sessions_on_the_new_class_days_and_round_trips(tmp_path, course):
+    moved = sched.rebase(course, "2017-08-31", term="Fall 2017")
+    assert moved.term == "Fall 2017" and moved.term_start == date(2017, 8, 31)
+    held, new = course.sessions.query(HELD), moved.sessions
+    assert list(new.title) == list(held.title) and list(new.kind) == list(held.kind)
+    assert [d.date() for d in new.start] == class_slots("2017-08-31", len(held))
+    assert [t.time() for t in new.start] == [t.time() for t in held.start]
     for before, after in zip(course.deadlines.itertuples(), moved.deadlines.itertuples()):
-        assert after.due.date() - before.due.date() == shift
+        old_next = held[held.start >= before.due].start.iloc[0]
+        new_next = new[new.start >= after.due].start.iloc[0]
+        assert list(held.start).index(old_next) == list(new.start).index(new_next)  # leads up to the same session
+        assert old_next.date() - before.due.date() == new_next.date() - after.due.date()
         assert after.due.time() == before.due.time() and after.at_class == before.at_class
     path = sched.write_schedule(moved, tmp_path / "schedule.md")
     again = sched.load_schedule(path)
@@ -378,25 +391,16 @@ def test_rebase_keeps_weekdays_and_spacing_and_round_trips(tmp_path, course):
 
 def test_rebase_with_holidays_moves_classes_to_the_next_slot(course):
     holidays = {"2025-10-07": "Chuseok", "2025-10-09": "Hangul Day"}
-    moved = sched.rebase(course, "2025-09-01", holidays)
+    moved = sched.rebase(course, "2025-09-02", holidays, term="Fall 2025")
     sessions = moved.sessions
     assert set(sessions.start.dt.day_of_week) == {1, 3}
     for day, name in holidays.items():
         on_day = sessions[sessions.start.dt.date == date.fromisoformat(day)]
         assert list(on_day.kind) == ["no-class"] and list(on_day.title) == [f"No class: {name}"]
     kept = sessions[~sessions.title.str.startswith("No class: ")]
-    assert list(kept.title) == list(course.sessions.title)
-    slots = [d for d in pd.date_range("2025-09-04", "2026-01-31").date
-             if d.weekday() in (1, 3) and d.isoformat() not in holidays]
-    index = {d: i for i, d in enumerate(slots)}
-    first_index = [index[d.date()] for d in kept.start]
-    # Before the first holiday the slots match the old term's one to one; from it on, two slots later.
-    old_slots = [d for d in pd.date_range("2016-09-01", "2016-12-31").date if d.weekday() in (1, 3)]
-    old_index = [old_slots.index(d.date()) for d in course.sessions.start]
-    assert first_index == old_index
-    unshifted_last = date(2016, 12, 15) + timedelta(weeks=470)  # 2016-09-01 + 470 weeks = 2025-09-04
-    no_holidays = [d for d in pd.date_range("2025-09-04", "2026-01-31").date if d.weekday() in (1, 3)]
-    assert kept.start.iloc[-1].date() == no_holidays[no_holidays.index(unshifted_last) + 2]
+    held = course.sessions.query(HELD)
+    assert list(kept.title) == list(held.title)
+    assert [d.date() for d in kept.start] == class_slots("2025-09-02", len(held), skip=holidays)
     # Each deadline stays the same number of days before the class it leads up to.
     team = moved.deadlines[moved.deadlines.kind == "team-declaration"].due.iloc[0]
     first_class_after = sessions[sessions.start >= team].start.iloc[0]
@@ -412,7 +416,7 @@ def test_cli_rebase_writes_a_new_file(tmp_path, capsys):
     moved = sched.load_schedule(target)
     assert moved.term_start == date(2017, 3, 2)
     assert "No class: holiday" in set(moved.sessions.title)
-    assert schedule_main(["--rebase", "2017-03-02", "--output", str(target)]) == 2
+    assert schedule_main(["--rebase", "2017-03-02", "--term", "Spring 2017", "--output", str(target)]) == 2
     assert "exists; not overwriting" in capsys.readouterr().err
 
 
@@ -613,7 +617,7 @@ def test_paper_talk_assignment_is_fair(tmp_path, course, seed, n_students):
     # Late claims are left out unless the instructor accepts them; then they are scheduled too.
     with_late = sched.assign_paper_talks(data, course, accept_late=True)
     assert len(with_late) == len(talks) + 3 and len(talks) == planted["accepted"]
-    next_year = sched.rebase(course, "2017-09-01")
+    next_year = sched.rebase(course, "2017-09-01", term="Fall 2017")
     assert list(sched.assign_paper_talks(data, next_year).student_id) != list(talks.student_id)
 
 
@@ -859,3 +863,53 @@ def test_ics_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path, ca
     assert link.is_symlink() and real.read_bytes().startswith(b"BEGIN:VCALENDAR")
     assert schedule_main(["--ics", str(link)]) == 0  # its own export, through the link, may be replaced
     assert link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["calendars", "course.ics"]
+
+
+# --------------------------------------------------------------------------- re-basing: what a new term asks for
+
+def test_rebase_starts_on_the_class_day_of_the_given_date(course):
+    tuesday = sched.rebase(course, "2027-03-02", term="Spring 2027")  # a class day: the first class is that day
+    assert tuesday.sessions.start.iloc[0].date() == date(2027, 3, 2)
+    monday = sched.rebase(course, "2027-03-01", term="Spring 2027")  # not one: the next class day
+    assert monday.sessions.start.iloc[0].date() == date(2027, 3, 2)
+
+
+def test_rebase_drops_the_old_terms_holidays(course):
+    moved = sched.rebase(course, "2027-03-02", term="Spring 2027")
+    assert "no-class" not in set(moved.sessions.kind)
+    assert not moved.sessions.title.str.contains("Chuseok").any()
+    assert "dropped the old term's no-class days: 2016-09-15 (Chuseok (public holiday)), 2016-11-17" in moved.notes
+
+
+def test_rebase_names_the_term_it_is_given(course):
+    assert sched.rebase(course, "2027-03-01", term="Spring 2027").term == "Spring 2027"
+    with pytest.raises(TypeError):
+        sched.rebase(course, "2027-03-01")
+    with pytest.raises(ValueError, match="name the new term"):
+        sched.rebase(course, "2027-03-01", term=" ")
+
+
+@pytest.mark.parametrize("holiday", ["2027-02-26", "2027-12-23"])
+def test_rebase_refuses_a_holiday_outside_the_new_term(course, holiday):
+    with pytest.raises(ScheduleError, match=f"holiday {holiday} is outside the new term "
+                                            r"\(2027-03-02 to 2027-06-08\)"):
+        sched.rebase(course, "2027-03-02", [holiday], term="Spring 2027")
+
+
+def test_cli_rebase_asks_for_the_term_and_takes_named_holidays(tmp_path, capsys):
+    target = tmp_path / "x.md"
+    assert schedule_main(["--rebase", "2027-03-01", "--output", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "--rebase needs --term" in err and err.count("\n") == 1 and not target.exists()
+    assert schedule_main(["--rebase", "2027-03-01", "--term", "Spring 2027", "--holiday", "2027-05-04=Sports day",
+                          "--output", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "wrote the schedule for Spring 2027 (first class 2027-03-02" in out
+    assert "dropped the old term's 2 no-class days" in out and "--holiday DATE[=NAME]" in out
+    moved = sched.load_schedule(target)
+    assert moved.term == "Spring 2027"
+    assert list(moved.sessions.query("kind == 'no-class'").title) == ["No class: Sports day"]
+    assert schedule_main(["--rebase", "2027-03-01", "--term", "Spring 2027", "--holiday", "2026-12-25",
+                          "--output", str(tmp_path / "y.md")]) == 2
+    err = capsys.readouterr().err
+    assert "holiday 2026-12-25 is outside the new term" in err and err.count("\n") == 1

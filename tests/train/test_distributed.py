@@ -10,6 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from support import first_photo
 from course_lib.datasets import load_dataset, mini_train
 from course_lib.train import TrainSettings, train
 
@@ -19,8 +20,6 @@ SAMPLED = dict(epochs=2, loss="triplet", sampler="semi-hard", objects_per_batch=
 
 
 def tiny_data():
-    from test_train_loop import first_photo
-
     full = load_dataset("mini-train")
     return first_photo(mini_train.split(full, "train"), 3), first_photo(mini_train.split(full, "val"), 2)
 

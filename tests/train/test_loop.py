@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
+from support import first_photo
 from course_lib.datasets import load_dataset, mini_train
 from course_lib.models import load_backbone
 from course_lib.train import CheckpointError, TrainingDiverged, TrainSettings, load_checkpoint, train
@@ -32,19 +33,6 @@ def home(tmp_path_factory):
         del os.environ["COURSE_LIB_HOME"]
     else:
         os.environ["COURSE_LIB_HOME"] = old
-
-
-def first_photo(dataset, n_queries):
-    """The first `n_queries` queries with the database images of the first photo only (small and fast)."""
-    photo = dataset.extra["image_photo"][dataset.gnd[0]["easy"][0]]
-    keep = [i for i, p in enumerate(dataset.extra["image_photo"]) if p == photo]
-    new = {old: k for k, old in enumerate(keep)}
-    gnd = [{level: [new[i] for i in g[level] if i in new] for level in ("easy", "hard", "junk")}
-           for g in dataset.gnd[:n_queries]]
-    extra = {**dataset.extra, "image_photo": [photo] * len(keep),
-             "image_object": [dataset.extra["image_object"][i] for i in keep]}
-    return dataclasses.replace(dataset, images=[dataset.images[i] for i in keep], queries=dataset.queries[:n_queries],
-                               bboxes=dataset.bboxes[:n_queries], gnd=gnd, extra=extra)
 
 
 @pytest.fixture(scope="module")
