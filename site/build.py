@@ -143,20 +143,24 @@ def output_cell(outputs: list):
 
 
 def markdown_blocks(source: str) -> list[str]:
-    """A markdown text cut before each heading and at each blank line outside fenced code and display math,
-    so that a long text cell can go on several slides."""
+    """A markdown text cut before each heading and at each blank line outside fenced code, display math and
+    revealable answers (<details>...</details>, which must stay whole to stay folded), so that a long text
+    cell can go on several slides."""
     blocks: list[list[str]] = [[]]
     fence = None
+    folded = 0  # how many <details> are open
     for line in source.splitlines():
         stripped = line.strip()
-        if fence is None and (stripped.startswith("#") or not stripped) and blocks[-1]:
+        if fence is None and not folded and (stripped.startswith("#") or not stripped) and blocks[-1]:
             blocks.append([])
         opening = next((marker for marker in FENCES if stripped.startswith(marker)), None)
         if fence is None and opening:
             fence = None if opening == "$$" and len(stripped) > 2 and stripped.endswith("$$") else opening
         elif fence is not None and stripped.startswith(fence):
             fence = None
-        if stripped or fence is not None:
+        if fence is None:
+            folded = max(0, folded + stripped.lower().count("<details") - stripped.lower().count("</details>"))
+        if stripped or fence is not None or folded:
             blocks[-1].append(line)
     return ["\n".join(block) for block in blocks if block]
 

@@ -172,3 +172,9 @@ def test_markdown_is_cut_at_blank_lines_outside_code_and_math():
     text = "# T\nintro\n\n```python\nx = 1\n\ny = 2\n```\n$$\na\n\nb\n$$\n\n$$x$$\n\nend"
     assert site_build.markdown_blocks(text) == ["# T\nintro", "```python\nx = 1\n\ny = 2\n```\n$$\na\n\nb\n$$",
                                                 "$$x$$", "end"]
+
+
+def test_a_revealable_answer_stays_whole_so_it_stays_folded():
+    text = "Question?\n\n<details><summary>Answer (click)</summary>\n\nThe answer.\n\nMore of it.\n</details>\n\nAfter."
+    assert site_build.markdown_blocks(text) == [
+        "Question?", "<details><summary>Answer (click)</summary>\n\nThe answer.\n\nMore of it.\n</details>", "After."]
