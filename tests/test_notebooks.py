@@ -144,3 +144,14 @@ def test_colab_links_use_the_repository_of_the_setup_cell():
     assert colab_links and set(colab_links) == {repo}
     for path in NOTEBOOKS:
         assert f"notebooks/{path.name}" in readme, f"README does not link {path.name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_outputs_show_no_reference_solution(path):
+    """Students read the committed notebooks on GitHub and Colab: no solution cell keeps its output, and no
+    output anywhere shows a line of a reference solution (the instructor copy from `release` has them)."""
+    from course_lib import release
+
+    nb = nbformat.read(path, as_version=4)
+    assert [i for i in release.solution_calls(nb) if nb.cells[i].outputs] == []
+    release.refuse_reference_in_outputs(nb, path.name)

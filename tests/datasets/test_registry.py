@@ -94,13 +94,6 @@ def site(tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="module")
-def server(site):
-    s = StaticServer(site)
-    yield s
-    s.close()
-
-
 # ------------------------------------------------------------------------------------------------
 # real datasets, end to end over HTTP
 # ------------------------------------------------------------------------------------------------

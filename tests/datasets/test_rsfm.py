@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from support import make_tar_gz
-from support import StaticServer, local_manifest
+from support import local_manifest, make_tar_gz
 
 from course_lib.datasets import DatasetFormatError, load_dataset, mini_train, rsfm
 from course_lib.datasets.tuples import tuple_pairs
@@ -41,13 +40,6 @@ def site(tmp_path_factory):
     (folder / "ims.tar.gz").write_bytes(make_tar_gz(members))
     (folder / "retrieval-SfM-120k.pkl").write_bytes(pickle.dumps(DB, protocol=2))
     return folder
-
-
-@pytest.fixture(scope="module")
-def server(site):
-    s = StaticServer(site)
-    yield s
-    s.close()
 
 
 @pytest.fixture(scope="module")
