@@ -54,6 +54,12 @@ def images_fingerprint(paths) -> str:
     return digest.hexdigest()
 
 
+def dataset_spec(dataset) -> dict:
+    """A dataset's inputs as a key spec holds them: database and query contents, query boxes."""
+    return {"db": images_fingerprint(dataset.images), "queries": images_fingerprint(dataset.queries),
+            "bboxes": [box_spec(b) for b in dataset.bboxes]}
+
+
 def box_spec(bbox) -> list[float] | None:
     """A crop box as a key spec holds it: four floats, or None for the whole image."""
     return None if bbox is None else [float(v) for v in bbox]

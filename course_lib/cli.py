@@ -196,8 +196,8 @@ def check_figure_file(option: str, value: str) -> Path:
 
 
 def check_run_folder(option: str, value: str, resume: bool, checkpoint: str = "last.pt") -> Path:
-    """The output folder of a training run: a folder (or nothing yet); holding `checkpoint` only with --resume,
-    and with --resume it must hold it (nothing is overwritten)."""
+    """The output folder of a training run: a folder (or nothing yet), holding `checkpoint` only with --resume
+    (nothing is overwritten). Whether --resume needs a checkpoint there is the caller's choice."""
     out = Path(value).expanduser()
     if out.exists() and not out.is_dir():
         raise ValueError(f"{option} {value}: is a file; give a folder")

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from . import names
-from .cache import ARRAYS, box_spec, cache_folder, content_key, expect, images_fingerprint, read_entry
+from .cache import ARRAYS, cache_folder, content_key, dataset_spec, expect, read_entry
 
 CACHE_VERSION = 2  # 2: images keyed by content, not size and time
 DESCRIPTOR_ENTRY = "descriptor cache entry"
@@ -35,8 +35,7 @@ def cache_key(dataset, backbone_name: str, tap: str, method: str, max_side, scal
     spec = {
         "version": CACHE_VERSION, "dataset": dataset.name, "backbone": backbone_name, "tap": tap,
         "method": method, "max_side": max_side, "scales": [float(s) for s in scales],
-        "db": images_fingerprint(dataset.images), "queries": images_fingerprint(dataset.queries),
-        "bboxes": [box_spec(b) for b in dataset.bboxes],
+        **dataset_spec(dataset),
         "query_ids": dataset.query_ids,
     }
     if amp:  # mixed precision changes descriptors beyond rounding; float32 keys stay as they were
@@ -71,10 +70,8 @@ def read_cached(dataset, backbone_name: str, methods: Sequence[str], max_side, s
     tap is known without building the network, `names.DEFAULT_CONV_TAPS`); any other method answers None
     and the caller extracts as usual. The keys are the ones `extract_descriptors` writes (float32, no AMP).
     """
-    from .names import DEFAULT_CONV_TAPS, POOLING_NAMES
-
-    tap = DEFAULT_CONV_TAPS.get(backbone_name)
-    if tap is None or not methods or any(m not in POOLING_NAMES for m in methods):
+    tap = names.DEFAULT_CONV_TAPS.get(backbone_name)
+    if tap is None or not methods or any(m not in names.POOLING_NAMES for m in methods):
         return None
     db, queries = {}, {}
     for m in methods:

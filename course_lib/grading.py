@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .notebook_cells import names_of, needed_cells
-from .release import find_exercises
+from .release import find_exercises, parse_cell
 
 DEFAULT_TIMEOUT = 60
 """Seconds for a submission's own cells, and again for each check (a function that never returns costs its own
@@ -72,9 +72,10 @@ def graded_checks(nb, where: str = "notebook") -> list[GradedCheck]:
     from .exercises import POINTS
 
     checks: dict[str, GradedCheck] = {}
-    for exercise in find_exercises(nb):
+    for exercise in find_exercises(nb, where):
         for i in exercise.check_cells:
-            for node in ast.walk(ast.parse(nb.cells[i].source)):
+            tree = parse_cell(nb.cells[i].source)
+            for node in ast.walk(tree) if tree is not None else ():
                 if not isinstance(node, ast.Call):
                     continue
                 called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
@@ -189,7 +190,8 @@ def grade_notebook(path: Path, checks: list[GradedCheck], timeout: float = DEFAU
                         results[check.name] = Outcome(check, False, f"{', '.join(check.functions)} {why}")
         except (DeadKernelError, RuntimeError) as error:  # the kernel died (os._exit, memory) or never started
             problems.append(f"the kernel stopped ({_error_line(error)})")
-    return [_explained(results.get(c.name) or Outcome(c, False, "not run"), nb, defining, problems)
+    bound = set().union(*(names_of(nb.cells[i].source)[1] for i in defining))
+    return [_explained(results.get(c.name) or Outcome(c, False, "not run"), bound, problems)
             for c in checks]
 
 
@@ -201,11 +203,11 @@ def _read_result(check: GradedCheck, cell) -> Outcome:
     return Outcome(check, False, "the check gave no result")
 
 
-def _explained(outcome: Outcome, nb, defining: list[int], problems: list[str]) -> Outcome:
+def _explained(outcome: Outcome, bound: set[str], problems: list[str]) -> Outcome:
     """The outcome with what went wrong in the notebook's cells (a passed check keeps its points); a function
-    that no cell defines is said so instead of the kernel's 'not defined'."""
+    that no cell defines (not in `bound`, the names the defining cells bind) is said so instead of the
+    kernel's 'not defined'."""
     message = outcome.message
-    bound = set().union(*(names_of(nb.cells[i].source)[1] for i in defining))
     never = [f for f in outcome.check.functions if f not in bound]
     if never and not outcome.passed:
         message = f"no cell of the notebook defines {', '.join(never)} (deleted, or renamed?)"

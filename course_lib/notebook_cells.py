@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 
-from IPython.core.inputtransformer2 import TransformerManager
 
-_TO_PYTHON = TransformerManager()
+@functools.cache
+def _to_python():
+    """IPython's cell-to-Python translator, made on first use (importing IPython costs every command's start)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager()
 
 
 def names_of(source: str) -> tuple[set[str], set[str]]:
     """(names the cell reads from outside itself, names the cell binds or changes); IPython magics allowed.
 
     A cell that is not valid Python raises SyntaxError."""
-    tree = ast.parse(_TO_PYTHON.transform_cell(source))
+    tree = ast.parse(_to_python().transform_cell(source))
     binds: set[str] = set()
     reads: set[str] = set()
     for node in ast.walk(tree):

@@ -129,3 +129,9 @@ def test_the_toolkit_and_the_schedule_import_no_vision_code(layer):
     vision = {"datasets", "models", "pooling", "features", "index", "detection", "train", "experiment", "commands"}
     reached = {room(b) for a, targets in import_graph().items() if room(a) == layer for b in targets}
     assert reached & vision == set()
+
+
+def test_the_downloader_imports_only_files_and_config():
+    """Datasets and network weights both use course_lib.download: below it, only files and config."""
+    reached = {room(b) for a, targets in import_graph().items() if room(a) == "download" for b in targets}
+    assert reached <= {"download", "__init__", "files", "config"}

@@ -8,14 +8,12 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..cli import OneLineParser, one_line
-from ..schedule import document
-from ..schedule.calendar import resolve_now, status_text, write_ics
-from ..schedule.classes import assign_paper_talks, assign_project_talks, check_course, load_course_data
-from ..schedule.document import ScheduleError, load_schedule, missing_file_message, write_schedule
-from ..schedule.rebase import dropped_no_class_days, rebase
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def add_parser(sub) -> None:
@@ -53,6 +51,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """`schedule [--now ISO-DATETIME] [--ics FILE] [--check] ...`: the status by default."""
+    # The schedule package (and pandas) load here, not when the kit's parser lists this command.
+    from ..schedule import document
+    from ..schedule.calendar import resolve_now, status_text, write_ics
+    from ..schedule.classes import assign_paper_talks, assign_project_talks, check_course, load_course_data
+    from ..schedule.document import ScheduleError, load_schedule, missing_file_message, write_schedule
+    from ..schedule.rebase import dropped_no_class_days, rebase
+
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)

@@ -4,7 +4,6 @@ Also the trained detector cached as such a checkpoint, keyed by its training set
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import warnings
 from collections.abc import Sequence
@@ -14,7 +13,7 @@ import numpy as np
 import torch
 
 from .. import config
-from ..cache import cache_folder
+from ..cache import cache_folder, content_key
 from ..train.checkpoint import CheckpointError, load_weights_into, read_sidecar, write_checkpoint
 
 FORMAT = "course_lib.detector-checkpoint/1"
@@ -67,8 +66,7 @@ def load_detector(path: str | Path, device=None, backbone=None):
 
 def detector_key(**settings) -> str:
     """The cache name of a detector trained with these settings (and this kit's version of it, and torch's)."""
-    spec = {"version": DETECTOR_VERSION, "torch": torch.__version__.split("+")[0], **settings}
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    return content_key({"version": DETECTOR_VERSION, "torch": torch.__version__.split("+")[0], **settings}, 16)
 
 
 def scenes_fingerprint(scenes: Sequence) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..cache import TABLE, box_spec, cache_folder, content_key, expect, images_fingerprint, read_or_compute
+from ..cache import TABLE, cache_folder, content_key, dataset_spec, expect, read_or_compute
 from ..experiment import score_ranking
 from ..features import conv_map
 from ..images import image_size
@@ -35,9 +35,7 @@ class MapStore:
     def key(self, **settings) -> str:
         """A cache key from the dataset's files, the backbone, the tap, the image size and `settings`."""
         spec = {"version": CACHE_VERSION, "dataset": self.dataset.name, "backbone": self.backbone.name,
-                "tap": self.tap, "max_side": self.max_side, "db": images_fingerprint(self.dataset.images),
-                "queries": images_fingerprint(self.dataset.queries),
-                "bboxes": [box_spec(b) for b in self.dataset.bboxes], **settings}
+                "tap": self.tap, "max_side": self.max_side, **dataset_spec(self.dataset), **settings}
         return content_key(spec)
 
     def _map(self, path, bbox=None) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch
 from torch.nn import functional as F
 from torchvision import ops
 
-from ..cache import ARRAYS, box_spec, cache_folder, content_key, expect, images_fingerprint, read_or_compute
+from ..cache import ARRAYS, cache_folder, content_key, dataset_spec, expect, read_or_compute
 from ..features import conv_map, image_tensor
 from ..index import build_index, search
 from ..pooling import regional_max, rmac_regions
@@ -130,8 +130,7 @@ def build_region_index(maps_of, image_sizes, ids, L: int = 3, proposals=None) ->
 
 def search_regions(regions: RegionIndex, query: np.ndarray, k: int | None = None) -> list[tuple[int, float, tuple]]:
     """Images ranked by their best region's similarity to the (D,) query: (image id, score, box), best first."""
-    query = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))
-    scores, hits = regions.index.search(query, len(regions))
+    scores, hits = search(regions.index, np.reshape(query, (1, -1)))
     results, seen = [], set()
     for score, hit in zip(scores[0], hits[0]):
         owner = int(regions.owners[hit])
@@ -175,8 +174,7 @@ def dataset_regions(dataset, backbone, max_side: int = 224, L: int = 2) -> tuple
     """`rmac_region_macs` of every database image and every query (cropped to its box), cached in the "regions"
     cache folder, keyed by the images' contents, the backbone, the size and L."""
     spec = {"version": REGIONS_VERSION, "backbone": backbone.name, "max_side": max_side, "L": L,
-            "db": images_fingerprint(dataset.images), "queries": images_fingerprint(dataset.queries),
-            "bboxes": [box_spec(b) for b in dataset.bboxes]}
+            **dataset_spec(dataset)}
     path = cache_folder("regions") / f"{dataset.name}-{content_key(spec, 24)}{ARRAYS.suffix}"
     n_images = len(dataset.images) + len(dataset.queries)
 

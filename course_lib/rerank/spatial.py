@@ -48,7 +48,7 @@ def orb_features(path, max_side: int = 512, n_keypoints: int = 500, bbox=None) -
     try:
         orb.detect_and_extract(grey)
     except RuntimeError:  # too few corners (a flat image): no features rather than an error
-        return LocalFeatures(np.zeros((0, 2)), np.zeros((0, 256), dtype=bool))
+        return LocalFeatures(np.zeros((0, 2)), np.zeros((0, ORB_BITS), dtype=bool))
     return LocalFeatures(orb.keypoints[:, ::-1].astype(np.float64), orb.descriptors.astype(bool))
 
 

@@ -29,7 +29,7 @@ from ..experiment import score_ranking
 from ..index import rank_database
 from ..models.retrieval import RetrievalNet, TopOverMaps
 from . import distributed
-from .checkpoint import CheckpointError, load_state, read_sidecar, save_checkpoint
+from .checkpoint import CheckpointError, load_state, read_sidecar, save_checkpoint, sidecar_path
 from .frozen import FrozenMaps, describe_dataset
 from .losses import DEFAULT_MARGINS, LOSSES, triplet_hinge
 from .mining import hard_negatives, random_negatives
@@ -367,7 +367,7 @@ def train_cached(train_set, val_set, settings: TrainSettings, backbone=None, pro
                 return TrainResult(net, record["history"], checkpoint)
         except CheckpointError as err:  # a damaged cache entry: said in one line, trained again from the start
             warnings.warn(f"damaged training cache entry ({err}); training again", stacklevel=2)
-            for damaged in (checkpoint, checkpoint.with_suffix(".json")):
+            for damaged in (checkpoint, sidecar_path(checkpoint)):
                 damaged.unlink(missing_ok=True)
     return train(train_set, val_set, settings, backbone=backbone, out_dir=out, resume=True, progress=progress,
                  device=device)

@@ -2,16 +2,13 @@
 checksums recorded on first download (none invented), images in the list's order, then sharded extraction."""
 from __future__ import annotations
 
-import copy
-import functools
 import io
 import json
-from http.server import SimpleHTTPRequestHandler
 
 import numpy as np
 import pytest
 from PIL import Image
-from support import LoopbackServer, make_tar_gz
+from support import StaticServer, local_manifest, make_tar_gz
 
 from course_lib.datasets import (
     DATASETS,
@@ -27,15 +24,6 @@ def jpeg(color) -> bytes:
     return buffer.getvalue()
 
 
-class FolderServer(LoopbackServer):
-    def __init__(self, folder):
-        class Handler(SimpleHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-        self.serve(functools.partial(Handler, directory=str(folder)))
-
-
 # Two of the hundred archives, one with a leading jpg/ inside, and a list naming images with and without ".jpg".
 ARCHIVES = {1: {"jpg/00/0a1b.jpg": (200, 30, 30), "jpg/00/0c2d.jpg": (30, 200, 30)},
             2: {"01/1e3f.jpg": (30, 30, 200)}}
@@ -49,13 +37,11 @@ def served(tmp_path):
     for number, members in ARCHIVES.items():
         (site / f"revisitop1m.{number}.tar.gz").write_bytes(make_tar_gz({n: jpeg(c) for n, c in members.items()}))
     (site / "revisitop1m.txt").write_text(IMAGE_LIST)
-    server = FolderServer(site)
-    spec = copy.deepcopy(load_manifest("revisitop1m"))
+    server = StaticServer(site)
+    spec = local_manifest("revisitop1m", server.url)
     spec["files"] = [entry for entry in spec["files"]
                      if entry["name"] in ("revisitop1m.1.tar.gz", "revisitop1m.2.tar.gz", "revisitop1m.txt")]
     spec["images"] = [entry["extract_to"] for entry in spec["files"] if entry.get("extract_to")]
-    for entry in spec["files"]:
-        entry["url"] = server.url(entry["name"])
     yield spec, tmp_path / "cache"
     server.close()
 

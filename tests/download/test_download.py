@@ -585,26 +585,3 @@ def test_not_an_archive_is_one_line(tmp_path):
     with pytest.raises(ArchiveError) as err:
         extract(fake, tmp_path / "out")
     assert "\n" not in str(err.value) and "fake.tar" in str(err.value)
-
-
-def test_the_downloader_depends_on_nothing_above_files_and_config():
-    """Datasets and network weights both use course_lib.download, so it may import only the floor below it."""
-    import ast
-
-    import course_lib.download
-
-    def allowed(name: str) -> bool:
-        return not name.startswith("course_lib") or name in ("course_lib", "course_lib.files", "course_lib.config") \
-            or name.startswith("course_lib.download")
-
-    for module in sorted(Path(course_lib.download.__file__).parent.glob("*.py")):
-        for node in ast.walk(ast.parse(module.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                package = ["course_lib", "download"][:len(["course_lib", "download"]) + 1 - node.level] \
-                    if node.level else []
-                names = [".".join(package + ([node.module] if node.module else []))]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            assert all(allowed(name) for name in names), f"{module.name} imports {names}"
